@@ -1,0 +1,54 @@
+# aimachine: the admin's verbs. `make` (or `make help`) lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+AIMACHINE := $(BIN)/aimachine
+CATALOG ?= catalog.yml
+VM ?= vm-llm-aimachine
+export AIMACHINE_CATALOG := $(CATALOG)
+
+# Lab targets need the same credentials the bpg Terraform provider reads.
+define require_lab_env
+	@missing=""; for v in PROXMOX_VE_ENDPOINT PROXMOX_VE_API_TOKEN; do \
+	  [ -n "$${!v}" ] || missing="$$missing $$v"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "error: not set:$$missing (see README: Proxmox API token). PROXMOX_VE_INSECURE=true accepts a self-signed certificate." >&2; \
+	  exit 2; fi
+endef
+
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-26s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	@touch $@
+
+setup: $(BIN)/.installed ## Create .venv and install aimachine (editable) with test tools
+
+test: $(BIN)/.installed ## Run the whole test suite (what CI runs)
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed ## ruff check, and terraform fmt -check when terraform is installed
+	$(BIN)/ruff check .
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
+	  else echo "terraform not installed: skipped terraform fmt -check"; fi
+
+fmt: $(BIN)/.installed ## Format Python (ruff) and Terraform files
+	$(BIN)/ruff check --fix .
+	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform; fi
+
+lab-env: ## Check that the Proxmox API variables are set (the lab targets do this first)
+	$(require_lab_env)
+
+deploy-vm-llm-aimachine: lab-env $(BIN)/.installed ## Deploy vm-llm-aimachine end to end (validates the catalog first)
+	$(AIMACHINE) catalog validate
+	@echo "deploy: this version checks the catalog only; provisioning and configuration are not wired in yet." >&2
+	@exit 1

@@ -1,0 +1,326 @@
+"""The catalog: schema, defaults, and validation that reports every problem with its line.
+
+The dataclasses below are the schema: each field's metadata holds the check for its value, and
+its default (if any) makes it optional. `load_catalog` returns typed objects or raises
+CatalogError listing every problem, never just the first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy import fieldchecks as chk
+from deploy.yamlsrc import Source, YamlSyntaxError, format_path, load
+
+DEFAULT_CATALOG = "catalog.yml"
+_REQUIRED = dataclasses.MISSING
+
+
+def spec(check: chk.Check, default: Any = _REQUIRED, doc: str = "") -> Any:
+    """A schema field: `check` validates the YAML value; no default means required."""
+    meta = {"check": check, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def section(doc: str = "") -> Any:
+    """A nested mapping whose schema is the field's dataclass type."""
+    return field(default=None, metadata={"section": True, "doc": doc})
+
+
+# ---- schema -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class Storages:
+    iso: str = spec(chk.proxmox_id, "local", "storage holding the cloud image")
+    snippets: str = spec(chk.proxmox_id, "local", "storage with 'snippets' content for cloud-init")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Proxmox:
+    endpoint: str = spec(chk.https_url, doc="API base URL, without /api2/json")
+    node: str = spec(chk.proxmox_id, doc="node that runs the VMs")
+    ssh_user: str = spec(chk.unix_user, "root", "SSH user on the node (snippets, image import)")
+    auth: str = spec(chk.choice("api-token", "root-password"), "api-token",
+                     "api-token: GPU by PCI mapping; root-password: raw PCI id allowed")
+    storages: Storages = section()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Login:
+    user: str = spec(chk.unix_user, "ubuntu")
+    ssh_public_key_file: str = spec(chk.pattern(
+        r"[^\n]+\.pub", "a path to an SSH public key file ending in .pub, e.g. ~/.ssh/id_ed25519.pub",
+        "the key itself never goes into the catalog: name the file that holds it"))
+    ssh_private_key_file: str | None = spec(chk.text("a path to the matching private key"), None,
+                                            "default: the public key path without .pub")
+
+    def private_key_path(self) -> str:
+        path = self.ssh_private_key_file or self.ssh_public_key_file.removesuffix(".pub")
+        return os.path.expanduser(path)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gpu:
+    pci_address: str = spec(chk.pci_address, doc="host PCI address; without .F all functions pass")
+    vendor_device: str = spec(chk.vendor_device)
+    mapping: str = spec(chk.proxmox_id, doc="cluster PCI resource mapping name")
+    name: str = spec(chk.text(), "NVIDIA GeForce RTX 5060 Ti", "the name nvidia-smi must report")
+    min_memory_mib: int = spec(chk.integer(1024, 1048576), 15872,
+                               "smallest memory.total nvidia-smi may report (16 GB card: 16311)")
+    memory_bandwidth_gbps: float = spec(chk.number(1, 100000), 448.0, "for the decode roofline")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Nvidia:
+    driver_branch: str | int = spec(
+        chk.one_of_checks(chk.choice("auto"), chk.integer(525, 9999),
+                          "'auto' or a driver branch number such as 580"),
+        "auto", "auto: the -open distro driver ubuntu-drivers offers")
+    cuda_toolkit: str = spec(chk.cuda_toolkit, "cuda-toolkit-12-8")
+    cuda_keyring_version: str = spec(chk.version, "1.1-1")
+    cuda_keyring_sha256: str | None = spec(chk.sha256, None, "checked when given")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ollama:
+    enabled: bool = spec(chk.boolean, True, "start at boot")
+    version: str = spec(chk.version, "0.13.5")
+    url: str = spec(chk.pattern(r"(https?|file)://\S*\{version\}\S*",
+                                "a URL template containing {version}"),
+                    "https://github.com/ollama/ollama/releases/download/v{version}/ollama-linux-amd64.tar.zst")
+    sha256: str | None = spec(chk.sha256, None, "default: from the release's sha256sum.txt")
+    bind: str = spec(chk.ip_port, "127.0.0.1:11434")
+    models_dir: str = spec(chk.absolute_path, "/var/lib/ollama/models")
+    keep_alive: str = spec(chk.duration, "5m")
+    max_loaded_models: int = spec(chk.integer(1, 16), 1)
+    num_parallel: int = spec(chk.integer(1, 64), 1)
+    models: list = spec(chk.list_of(chk.text(), "a list of model names, e.g. [llama3.1:8b]"), [])
+    expose: bool = spec(chk.boolean, False, "open the firewall to firewall.admin_network")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vllm:
+    enabled: bool = spec(chk.boolean, True, "start at boot")
+    version: str = spec(chk.version, "0.32.0")
+    model: str = spec(chk.text(), "Qwen/Qwen2.5-7B-Instruct-AWQ")
+    bind: str = spec(chk.ip_port, "127.0.0.1:8000")
+    gpu_memory_utilization: float = spec(chk.number(0.05, 0.98), 0.5,
+                                         "share of VRAM vLLM preallocates; leave room for Ollama")
+    max_model_len: int = spec(chk.integer(256, 1048576), 8192)
+    python: str = spec(chk.choice("3.10", "3.11", "3.12", "3.13"), "3.12")
+    index_url: str = spec(chk.pattern(r"(https?|file)://\S+", "a package index URL"),
+                          "https://pypi.org/simple")
+    torch_index_url: str = spec(chk.pattern(r"(https?|file)://\S+", "a package index URL"),
+                                "https://download.pytorch.org/whl/cu129")
+    cache_dir: str = spec(chk.absolute_path, "/var/lib/vllm")
+    expose: bool = spec(chk.boolean, False, "open the firewall to firewall.admin_network")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    ollama: Ollama = section()
+    vllm: Vllm = section()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Firewall:
+    enabled: bool = spec(chk.boolean, True)
+    admin_network: str = spec(chk.ipv4_network, doc="network allowed to SSH (and exposed services)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vm:
+    name: str = spec(chk.vm_name)
+    vmid: int = spec(chk.integer(100, 999999999))
+    node: str | None = spec(chk.proxmox_id, None, "default: proxmox.node")
+    cores: int = spec(chk.integer(1, 512))
+    cpu: str = spec(chk.cpu_type, "host")
+    memory_mb: int = spec(chk.integer(512, 4194304, unit="MB"))
+    disk_gb: int = spec(chk.integer(8, 65536, unit="GB"))
+    storage: str = spec(chk.proxmox_id, doc="storage for the VM disk, e.g. local-zfs")
+    image: str = spec(chk.volume_id)
+    bridge: str = spec(chk.proxmox_id, "vmbr0")
+    ipv4: str = spec(chk.ipv4_config, "dhcp")
+    gateway: str | None = spec(chk.ipv4_address, None, "required with a static ipv4")
+    login: Login = section()
+    gpu: Gpu = section()
+    nvidia: Nvidia = section()
+    services: Services = section()
+    firewall: Firewall = section()
+
+    def static_address(self) -> str | None:
+        return None if self.ipv4 == "dhcp" else self.ipv4.split("/")[0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Catalog:
+    proxmox: Proxmox = section()
+    vms: list = spec(chk.list_of(lambda v: v, "a list of VMs"))
+    path: str = field(default=DEFAULT_CATALOG, metadata={"internal": True})
+
+    def vm(self, name: str) -> Vm:
+        for vm in self.vms:
+            if vm.name == name:
+                return vm
+        known = ", ".join(v.name for v in self.vms) or "none"
+        near = difflib.get_close_matches(name, [v.name for v in self.vms], n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise CatalogError([f"{self.path}: no VM named {name!r}{hint}; the catalog has: {known}"])
+
+    def node_of(self, vm: Vm) -> str:
+        return vm.node or self.proxmox.node
+
+
+# ---- errors and loading -----------------------------------------------------------------------
+
+class CatalogError(Exception):
+    """One or more catalog problems, each a complete one-line message."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Collector:
+    def __init__(self, path: str, src: Source):
+        self.path, self.src, self.problems = path, src, []
+
+    def add(self, where: tuple, found: str, allowed: str, hint: str = "") -> None:
+        line = self.src.line(where)
+        msg = f"{self.path}:{line}: {format_path(where)}: found {found}; allowed: {allowed}"
+        self.problems.append(msg + (f" ({hint})" if hint else ""))
+
+
+def _is_section(f: dataclasses.Field) -> bool:
+    return bool(f.metadata.get("section"))
+
+
+def _section_type(cls: type, f: dataclasses.Field) -> type:
+    hint = typing.get_type_hints(cls)[f.name]
+    if isinstance(hint, types.UnionType):  # pragma: no cover - sections are never optional
+        hint = next(a for a in hint.__args__ if a is not type(None))
+    return hint
+
+
+def _build(cls: type, data: Any, where: tuple, out: _Collector) -> Any:
+    """Check `data` against dataclass `cls`; report into `out`; return an instance or None."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        out.add(where, chk.describe(data), f"a mapping with the keys {_keys(cls)}")
+        return None
+    fields = [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+    names = [f.name for f in fields]
+    for key in data:
+        if key not in names:
+            near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]!r}?" if near else ""
+            out.add((*where, key), f"unknown key {key!r}", f"the keys {_keys(cls)}", hint)
+    values: dict[str, Any] = {}
+    ok = True
+    for f in fields:
+        here = (*where, f.name)
+        if _is_section(f):
+            values[f.name] = _build(_section_type(cls, f), data.get(f.name), here, out)
+            ok = ok and values[f.name] is not None
+            continue
+        if f.name not in data:
+            if f.default is _REQUIRED and f.default_factory is _REQUIRED:
+                out.add(here, "nothing (the field is required)", _allowed(f.metadata["check"]))
+                ok = False
+            continue
+        try:
+            values[f.name] = f.metadata["check"](data[f.name])
+        except chk.Invalid as bad:
+            out.add(here, chk.describe(data[f.name]), bad.allowed, bad.hint)
+            ok = False
+    return cls(**values) if ok else None
+
+
+def _allowed(check: chk.Check) -> str:
+    """What a check accepts, read from the error it gives for an empty value."""
+    try:
+        check(None)
+    except chk.Invalid as bad:
+        return bad.allowed
+    return "a value"  # pragma: no cover - every check refuses None
+
+
+def _keys(cls: type) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal"))
+
+
+def _check_vms(raw: Any, out: _Collector) -> list[Vm]:
+    if not isinstance(raw, list):
+        return []  # reported by the Catalog schema
+    if not raw:
+        out.add(("vms",), "an empty list", "at least one VM")
+    vms: list[Vm] = []
+    seen: dict[tuple[str, Any], int] = {}
+    for i, item in enumerate(raw):
+        vm = _build(Vm, item, ("vms", i), out)
+        if vm is not None:
+            vms.append(vm)
+        if not isinstance(item, dict):
+            continue
+        # cross-field rules read the raw entry, so they report even when other fields are wrong
+        for key in ("vmid", "name"):
+            value = item.get(key)
+            if isinstance(value, (int, str)) and (key, value) in seen:
+                out.add(("vms", i, key), f"{value!r} again", f"a {key} no other VM has",
+                        f"vms[{seen[key, value]}] already uses it")
+            elif isinstance(value, (int, str)):
+                seen[key, value] = i
+        if item.get("ipv4", "dhcp") != "dhcp" and not item.get("gateway"):
+            out.add(("vms", i, "gateway"), "nothing (missing)", "an IPv4 address",
+                    "a static ipv4 needs a gateway")
+    return vms
+
+
+def parse_catalog(text: str, path: str = DEFAULT_CATALOG) -> Catalog:
+    """Validate catalog text; return a Catalog or raise CatalogError with every problem."""
+    try:
+        src = load(text)
+    except YamlSyntaxError as exc:
+        raise CatalogError([f"{path}:{exc.line}: not valid YAML: {exc.problem}"]) from None
+    out = _Collector(path, src)
+    for where, line in src.duplicates:
+        out.problems.append(f"{path}:{line}: {format_path(where)}: found the key twice; "
+                            "allowed: each key once (the later one would silently win)")
+    if not isinstance(src.data, dict):
+        out.add((), chk.describe(src.data), "a mapping with the keys proxmox, vms")
+        raise CatalogError(out.problems)
+    top = _build(Catalog, src.data, (), out)
+    vms = _check_vms(src.data.get("vms"), out)
+    if out.problems or top is None:
+        raise CatalogError(out.problems)
+    return dataclasses.replace(top, vms=vms, path=path)
+
+
+def load_catalog(path: str | os.PathLike = DEFAULT_CATALOG) -> Catalog:
+    """Read and validate the catalog file at `path`."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError([f"{name}: no such file (set --catalog or AIMACHINE_CATALOG)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError([f"{name}: cannot read: {exc}"]) from None
+    return parse_catalog(text, name)
+
+
+def vm_summary(catalog: Catalog, vm: Vm) -> dict[str, Any]:
+    """The resolved VM entry (defaults applied) as plain data, node filled in from the host."""
+    data = dataclasses.asdict(vm)
+    data["node"] = catalog.node_of(vm)
+    data["address"] = vm.static_address()
+    return data

@@ -1,0 +1,97 @@
+"""The `aimachine` command line: argument handling and printing, nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+import yaml
+
+from deploy import __version__
+from deploy.catalog import DEFAULT_CATALOG, CatalogError, load_catalog, vm_summary
+from deploy.errors import EXIT_CODES, PhaseError
+
+DEBUG_ENV = "AIMACHINE_DEBUG"
+
+
+class AimachineGroup(click.Group):
+    """Turns the tool's own errors into one clear message and the phase's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CatalogError as exc:
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            count = len(exc.problems)
+            click.echo(f"catalog: {count} problem{'s' if count != 1 else ''}; nothing was changed",
+                       err=True)
+            ctx.exit(EXIT_CODES["catalog"])
+        except PhaseError as exc:
+            click.echo(f"{exc.phase}: {exc.message}", err=True)
+            if exc.remedy:
+                click.echo(f"  remedy: {exc.remedy}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # the last guard: no traceback unless asked for
+            if os.environ.get(DEBUG_ENV):
+                raise
+            click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+            click.echo(f"  set {DEBUG_ENV}=1 for the traceback, and please report it", err=True)
+            ctx.exit(1)
+
+
+def catalog_option(func: Callable) -> Callable:
+    """--catalog PATH, default ./catalog.yml or $AIMACHINE_CATALOG."""
+    return click.option(
+        "--catalog", "catalog_path", default=DEFAULT_CATALOG, envvar="AIMACHINE_CATALOG",
+        show_default=True, type=click.Path(dir_okay=False),
+        help="Catalog file (also from AIMACHINE_CATALOG).",
+    )(func)
+
+
+@click.group(cls=AimachineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aimachine")
+def cli() -> None:
+    """Deploy and check Proxmox VMs with a passed-through NVIDIA GPU serving vLLM and Ollama."""
+
+
+@cli.group()
+def catalog() -> None:
+    """Check and inspect catalog.yml, the one source of truth."""
+
+
+@catalog.command("validate")
+@catalog_option
+def catalog_validate(catalog_path: str) -> None:
+    """Check every entry; list all problems with file, line and field (exit 2)."""
+    cat = load_catalog(catalog_path)
+    names = ", ".join(f"{vm.name} ({vm.vmid})" for vm in cat.vms)
+    click.echo(f"{catalog_path}: ok: {len(cat.vms)} VM{'s' if len(cat.vms) != 1 else ''}: {names}")
+
+
+@catalog.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@catalog_option
+def catalog_show(name: str, as_json: bool, catalog_path: str) -> None:
+    """Print VM NAME as resolved: catalog values with defaults applied."""
+    cat = load_catalog(catalog_path)
+    data = vm_summary(cat, cat.vm(name))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+def main() -> None:
+    cli(prog_name="aimachine")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Shared test set-up: the network guard, paths, and the `aimachine` runner."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GUARD_DIR = Path(__file__).resolve().parent / "netguard"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# The guard applies to this process and, through PYTHONPATH, to every Python subprocess.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(GUARD_DIR), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+_spec = importlib.util.spec_from_file_location("aimachine_netguard", GUARD_DIR / "sitecustomize.py")
+netguard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netguard)  # installs the guard in this process
+
+# Lab variables from the developer's shell must never leak into a test.
+for _var in ("PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN", "PROXMOX_VE_USERNAME",
+             "PROXMOX_VE_PASSWORD", "AIMACHINE_LAB", "AIMACHINE_CATALOG"):
+    os.environ.pop(_var, None)
+
+
+def aimachine_bin() -> str:
+    """The installed console script next to this interpreter."""
+    return str(Path(sys.executable).with_name("aimachine"))
+
+
+def run_aimachine(*args: str, env: dict | None = None, cwd: Path | str = ROOT,
+                  timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real `aimachine` console script; output as text."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([aimachine_bin(), *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def shipped_catalog_text() -> str:
+    return (ROOT / "catalog.yml").read_text()
