@@ -89,6 +89,9 @@ def catalog_show(name: str, as_json: bool, catalog_path: str) -> None:
         click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
 
 
+# Commands that live in their own modules register here, one line each.
+
+
 def main() -> None:
     cli(prog_name="aimachine")
 
