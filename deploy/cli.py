@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 import yaml
 
-from deploy import __version__
-from deploy.catalog import DEFAULT_CATALOG, CatalogError, load_catalog, vm_summary
+from deploy import __version__, cli_verify
+from deploy.catalog import CatalogError, load_catalog, vm_summary
+from deploy.cli_common import catalog_option
 from deploy.errors import EXIT_CODES, PhaseError
 
 DEBUG_ENV = "AIMACHINE_DEBUG"
@@ -44,15 +44,6 @@ class AimachineGroup(click.Group):
             click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
             click.echo(f"  set {DEBUG_ENV}=1 for the traceback, and please report it", err=True)
             ctx.exit(1)
-
-
-def catalog_option(func: Callable) -> Callable:
-    """--catalog PATH, default ./catalog.yml or $AIMACHINE_CATALOG."""
-    return click.option(
-        "--catalog", "catalog_path", default=DEFAULT_CATALOG, envvar="AIMACHINE_CATALOG",
-        show_default=True, type=click.Path(dir_okay=False),
-        help="Catalog file (also from AIMACHINE_CATALOG).",
-    )(func)
 
 
 @click.group(cls=AimachineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,6 +81,7 @@ def catalog_show(name: str, as_json: bool, catalog_path: str) -> None:
 
 
 # Commands that live in their own modules register here, one line each.
+cli.add_command(cli_verify.verify_command)
 
 
 def main() -> None:

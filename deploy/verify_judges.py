@@ -1,0 +1,242 @@
+"""Pure judges for `aimachine verify`: command output in, (passed, what was found) out.
+
+Each judge reads the output the real command prints (see tests/fixtures/) and never runs anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Output:
+    """What one command returned."""
+
+    rc: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    found: str
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _failed(out: Output) -> Verdict | None:
+    """A command that failed to run is judged by its error, whatever the check."""
+    if out.rc != 0:
+        why = _first_line(out.stderr) or _first_line(out.stdout) or "no output"
+        return Verdict(False, f"exit {out.rc}: {why}")
+    return None
+
+
+def ping(out: Output) -> Verdict:
+    if bad := _failed(out):
+        return bad
+    match = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", out.stdout)
+    if not match:
+        return Verdict(False, "no ping summary in the output")
+    sent, got = int(match.group(1)), int(match.group(2))
+    return Verdict(got > 0, f"{got}/{sent} replies")
+
+
+def ssh_login(out: Output, expected_host: str) -> Verdict:
+    if bad := _failed(out):
+        return bad
+    host = out.stdout.strip()
+    return Verdict(host == expected_host, f"logged in; host name {host!r}")
+
+
+def lspci_has(out: Output, vendor_device: str) -> Verdict:
+    if bad := _failed(out):
+        return bad
+    lines = [ln for ln in out.stdout.splitlines() if f"[{vendor_device}]" in ln.lower()]
+    if not lines:
+        nvidia = [ln for ln in out.stdout.splitlines() if "[10de:" in ln.lower()]
+        seen = "; ".join(ln.strip() for ln in nvidia) or "no NVIDIA device on the PCI bus"
+        return Verdict(False, seen)
+    return Verdict(True, lines[0].strip())
+
+
+@dataclass(frozen=True)
+class GpuQuery:
+    name: str
+    memory_mib: int
+    driver: str
+
+
+def parse_gpu_query(text: str) -> list[GpuQuery]:
+    """`nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader` lines."""
+    gpus = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 3:
+            continue
+        mem = re.match(r"(\d+)\s*MiB", parts[1])
+        if mem:
+            gpus.append(GpuQuery(parts[0], int(mem.group(1)), parts[2]))
+    return gpus
+
+
+def _gpu(out: Output) -> GpuQuery | Verdict:
+    if bad := _failed(out):
+        return bad
+    gpus = parse_gpu_query(out.stdout)
+    if not gpus:
+        return Verdict(False, f"nvidia-smi printed no GPU: {_first_line(out.stdout) or 'nothing'}")
+    return gpus[0]
+
+
+def gpu_name(out: Output, expected: str) -> Verdict:
+    gpu = _gpu(out)
+    if isinstance(gpu, Verdict):
+        return gpu
+    return Verdict(gpu.name == expected, gpu.name)
+
+
+def gpu_memory(out: Output, min_mib: int) -> Verdict:
+    gpu = _gpu(out)
+    if isinstance(gpu, Verdict):
+        return gpu
+    return Verdict(gpu.memory_mib >= min_mib, f"{gpu.memory_mib} MiB ({gpu.memory_mib / 1024:.1f} GiB)")
+
+
+def driver_version(out: Output) -> Verdict:
+    gpu = _gpu(out)
+    if isinstance(gpu, Verdict):
+        return gpu
+    ok = bool(re.fullmatch(r"\d+\.\d+(\.\d+)?", gpu.driver))
+    return Verdict(ok, gpu.driver or "no version")
+
+
+def open_driver_package(out: Output) -> Verdict:
+    """`dpkg-query -W -f='${Package} ${Status}\\n' 'nvidia-driver-*'`: an installed -open package."""
+    installed = [ln.split()[0] for ln in out.stdout.splitlines()
+                 if ln.strip().endswith("install ok installed")]
+    drivers = [p for p in installed if re.fullmatch(r"nvidia-driver-\d+(-server)?(-open)?", p)]
+    if not drivers:
+        return Verdict(False, "no nvidia-driver package installed")
+    open_ones = [p for p in drivers if p.endswith("-open")]
+    return Verdict(bool(open_ones) and len(drivers) == len(open_ones), ", ".join(drivers))
+
+
+_NVIDIA_ERRORS = re.compile(r"NVRM|Xid|RmInitAdapter|nvidia.*fail|fail.*nvidia", re.IGNORECASE)
+
+
+def dmesg_clean(out: Output) -> Verdict:
+    if bad := _failed(out):
+        return bad
+    errors = [ln.strip() for ln in out.stdout.splitlines() if _NVIDIA_ERRORS.search(ln)]
+    if errors:
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        return Verdict(False, errors[0] + more)
+    return Verdict(True, "no NVRM, Xid, RmInitAdapter or nvidia failure lines")
+
+
+def nvcc_version(out: Output, minimum: tuple[int, int] = (12, 8)) -> Verdict:
+    if bad := _failed(out):
+        return bad
+    match = re.search(r"release (\d+)\.(\d+)", out.stdout)
+    if not match:
+        return Verdict(False, "no 'release X.Y' in nvcc --version")
+    found = (int(match.group(1)), int(match.group(2)))
+    return Verdict(found >= minimum, f"CUDA {found[0]}.{found[1]}")
+
+
+def exact_text(out: Output, expected: str) -> Verdict:
+    if bad := _failed(out):
+        return bad
+    found = out.stdout.strip()
+    return Verdict(found == expected, found or "nothing")
+
+
+def http_status(out: Output, expected: int = 200) -> Verdict:
+    """`curl -s -o /dev/null -w '%{http_code}'`: 000 means nothing answered (still loading)."""
+    code = out.stdout.strip()[-3:]
+    if code == "000" or not code.isdigit():
+        return Verdict(False, "no answer (connection refused: the model may still be loading)")
+    return Verdict(int(code) == expected, f"HTTP {code}")
+
+
+def ollama_version(out: Output, expected: str) -> Verdict:
+    if bad := _failed(out):
+        return bad
+    match = re.search(r"version is (\S+)", out.stdout + out.stderr)
+    if not match:
+        return Verdict(False, _first_line(out.stdout) or "no version printed")
+    return Verdict(match.group(1) == expected, match.group(1))
+
+
+def ollama_list(out: Output, required: list[str]) -> Verdict:
+    if bad := _failed(out):
+        return bad
+    lines = out.stdout.strip().splitlines()
+    if not lines or not lines[0].startswith("NAME"):
+        return Verdict(False, _first_line(out.stdout) or "no model table")
+    names = [ln.split()[0] for ln in lines[1:] if ln.strip()]
+    missing = [m for m in required if m not in names and f"{m}:latest" not in names]
+    if missing:
+        return Verdict(False, f"missing: {', '.join(missing)}")
+    return Verdict(True, f"{len(names)} model{'s' if len(names) != 1 else ''}: {', '.join(names) or '-'}")
+
+
+def ollama_on_gpu(out: Output) -> Verdict:
+    """Ollama's `inference compute` journal line: library=CUDA is the proof, library=cpu is a fallback."""
+    lines = [ln for ln in out.stdout.splitlines() if 'msg="inference compute"' in ln]
+    if not lines:
+        return Verdict(False, "no 'inference compute' line in Ollama's journal")
+    last = lines[-1]
+    library = re.search(r"library=(\S+)", last)
+    desc = re.search(r'description="([^"]*)"', last)
+    found = f"library={library.group(1) if library else '?'}" + (f" {desc.group(1)}" if desc else "")
+    return Verdict(bool(library) and library.group(1).lower() == "cuda", found)
+
+
+def process_on_gpu(out: Output, unit: str) -> Verdict:
+    """Lines `PID <cgroup path>` for each GPU compute process: one must belong to `unit`."""
+    if bad := _failed(out):
+        return bad
+    pids = [ln.split()[0] for ln in out.stdout.splitlines() if f"/{unit}" in ln]
+    if not pids:
+        count = len([ln for ln in out.stdout.splitlines() if ln.strip()])
+        return Verdict(False, f"no GPU process of {unit} ({count} GPU processes in all)")
+    return Verdict(True, f"{unit} holds GPU memory (pid {', '.join(pids)})")
+
+
+def unit_users(out: Output) -> Verdict:
+    """Lines `UNIT USER` (the user of each service's main process): none may be root."""
+    if bad := _failed(out):
+        return bad
+    pairs = [ln.split() for ln in out.stdout.splitlines() if ln.strip()]
+    if not pairs or any(len(p) < 2 for p in pairs):
+        return Verdict(False, "a service has no running main process: " + out.stdout.strip())
+    found = ", ".join(f"{unit} as {user}" for unit, user, *_ in pairs)
+    return Verdict(all(user != "root" for _, user, *_ in pairs), found)
+
+
+def listeners(out: Output, expected: dict[str, bool]) -> Verdict:
+    """`ss -ltnH`: each expected IP:port is listened on; a loopback-only one nowhere else.
+
+    `expected` maps "IP:PORT" to whether it may also be open to the network (expose).
+    """
+    if bad := _failed(out):
+        return bad
+    local = [ln.split()[3] for ln in out.stdout.splitlines() if len(ln.split()) >= 4]
+    problems, seen = [], []
+    for bind, exposed in expected.items():
+        port = bind.rsplit(":", 1)[1]
+        on_port = [addr for addr in local if addr.rsplit(":", 1)[1] == port]
+        if bind not in on_port and not (exposed and on_port):
+            problems.append(f"nothing on {bind}")
+        wider = [a for a in on_port if a != bind and not a.startswith(("127.", "[::1]"))]
+        if wider and not exposed:
+            problems.append(f"port {port} also open on {', '.join(wider)}")
+        seen += on_port
+    return Verdict(not problems, "; ".join(problems) or "listening on " + ", ".join(sorted(set(seen))))
