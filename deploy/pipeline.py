@@ -65,7 +65,7 @@ def run_phases(phases: list[Phase], say: Printer, clock: Callable[[], float] = t
 
 
 def format_duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
 
 

@@ -16,7 +16,8 @@ def fake_clock(step: float = 1.5):
 def test_phases_are_announced_timed_and_closed():
     lines: list[str] = []
     ran: list[str] = []
-    phases = [Phase("catalog", lambda: ran.append("c") or "1 VM"), Phase("preflight", lambda: ran.append("p"))]
+    phases = [Phase("catalog", lambda: ran.append("c") or "1 VM"),
+              Phase("preflight", lambda: ran.append("p"))]
     record = run_phases(phases, lines.append, clock=fake_clock(), total=7)
     assert ran == ["c", "p"]
     assert lines == ["[1/7] catalog: catalog ...", "[1/7] catalog: ok (1.5 s): 1 VM",
