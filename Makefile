@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -52,3 +52,12 @@ deploy-vm-llm-aimachine: lab-env $(BIN)/.installed ## Deploy vm-llm-aimachine en
 	$(AIMACHINE) catalog validate
 	@echo "deploy: this version checks the catalog only; provisioning and configuration are not wired in yet." >&2
 	@exit 1
+
+verify: $(BIN)/.installed ## Check the running VM against the acceptance criteria (VM=name)
+	$(AIMACHINE) verify $(VM)
+
+ssh: $(BIN)/.installed ## Open a shell on the VM as its login user (VM=name)
+	$(AIMACHINE) ssh $(VM)
+
+test-ping: $(BIN)/.installed ## Ping the VM three times (VM=name)
+	ping -c 3 "$$($(AIMACHINE) address $(VM))"

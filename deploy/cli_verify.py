@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from deploy import ssh, state
+from deploy import cli_access
 from deploy import verify as v
 from deploy.catalog import load_catalog
 from deploy.cli_common import catalog_option
@@ -35,12 +35,9 @@ def verify_command(name: str, as_json: bool, address: str | None, health_timeout
         address = address or recording.get("address", "?")
         execute = v.replay_executor(recording)
     else:
-        address = address or state.vm_address(vm.name, vm.static_address())
-        if not address:
-            raise PhaseError("verify", f"no address known for {vm.name}", f"run `aimachine provision "
-                             f"{vm.name}` (it records the address) or give --address")
-        execute = v.live_executor(ssh.SshTarget(address, vm.login.user,
-                                                key_file=vm.login.private_key_path()))
+        target = cli_access.vm_target(vm, address, phase="verify")
+        address = target.host
+        execute = v.live_executor(target)
     record: dict | None = {"vm": vm.name, "address": address} if record_path else None
 
     def progress(message: str) -> None:

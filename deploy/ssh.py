@@ -24,9 +24,10 @@ class SshTarget:
     known_hosts_file: str | None = None  # None: accept new keys, remember them in ~/.ssh/known_hosts
     options: tuple[str, ...] = field(default=())
 
-    def base_command(self, connect_timeout: int = 10) -> list[str]:
-        cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}",
-               "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR",
+    def base_command(self, connect_timeout: int = 10, batch: bool = True) -> list[str]:
+        """ssh with its options; batch=False for an interactive shell (may ask for a passphrase)."""
+        cmd = ["ssh", "-o", f"BatchMode={'yes' if batch else 'no'}",
+               "-o", f"ConnectTimeout={connect_timeout}", "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR",
                "-o", "ServerAliveInterval=15", "-p", str(self.port)]
         if self.key_file:
             cmd += ["-i", os.path.expanduser(self.key_file), "-o", "IdentitiesOnly=yes"]

@@ -180,3 +180,11 @@ def test_record_then_replay_gives_the_same_verdicts(tmp_path):
     assert recorded["outputs"]["gpu-name"]["command"].startswith("nvidia-smi --query-gpu=")
     rerun = run_aimachine("verify", "vm-llm-aimachine", "--json", "--replay", str(again))
     assert json.loads(rerun.stdout)["checks"] == json.loads(result.stdout)["checks"]
+
+
+def test_address_comes_from_the_provision_record(tmp_path):
+    env = {"AIMACHINE_STATE_DIR": str(tmp_path)}
+    assert run_aimachine("address", "vm-llm-aimachine", env=env).returncode == 5
+    (tmp_path / "vm-llm-aimachine.json").write_text('{"address": "127.0.0.9"}')
+    result = run_aimachine("address", "vm-llm-aimachine", env=env)
+    assert (result.returncode, result.stdout.strip()) == (0, "127.0.0.9")
