@@ -27,8 +27,8 @@ class SshTarget:
     def base_command(self, connect_timeout: int = 10, batch: bool = True) -> list[str]:
         """ssh with its options; batch=False for an interactive shell (may ask for a passphrase)."""
         cmd = ["ssh", "-o", f"BatchMode={'yes' if batch else 'no'}",
-               "-o", f"ConnectTimeout={connect_timeout}", "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR",
-               "-o", "ServerAliveInterval=15", "-p", str(self.port)]
+               "-o", f"ConnectTimeout={connect_timeout}", "-o", "StrictHostKeyChecking=accept-new",
+               "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=15", "-p", str(self.port)]
         if self.key_file:
             cmd += ["-i", os.path.expanduser(self.key_file), "-o", "IdentitiesOnly=yes"]
         if self.known_hosts_file:
