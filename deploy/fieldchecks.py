@@ -35,6 +35,9 @@ def describe(value: Any) -> str:
 
 
 def _text(value: Any, allowed: str) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # YAML turns unquoted 0000:01:00 into the number 60 and 0.32 into a float
+        raise Invalid(allowed, "put the value in quotes so YAML keeps it as text")
     if not isinstance(value, str) or not value.strip():
         raise Invalid(allowed)
     return value.strip()

@@ -72,6 +72,8 @@ BAD = [
      "disk_gb: 1TB"),
     ("pci-malformed", mutate('pci_address: "0000:01:00"', 'pci_address: "01:00.0"'),
      "vms[0].gpu.pci_address", "DDDD:BB:DD", "pci_address:"),
+    ("image-as-number", mutate("image: local:iso/noble-server-cloudimg-amd64.img", "image: 1:30"),
+     "vms[0].image", "put the value in quotes", "image: 1:30"),
     ("vendor-device-malformed", mutate('vendor_device: "10de:2d04"', 'vendor_device: "10de-2d04"'),
      "vms[0].gpu.vendor_device", "two 4-digit hex ids", "vendor_device:"),
     ("vendor-device-not-hex", mutate('vendor_device: "10de:2d04"', 'vendor_device: "10de:2g04"'),
