@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -52,3 +52,6 @@ deploy-vm-llm-aimachine: lab-env $(BIN)/.installed ## Deploy vm-llm-aimachine en
 	$(AIMACHINE) catalog validate
 	@echo "deploy: this version checks the catalog only; provisioning and configuration are not wired in yet." >&2
 	@exit 1
+
+bench: $(BIN)/.installed ## Benchmark vLLM and Ollama on $(VM) through SSH: TTFT, tokens/s, roofline (BENCH_ARGS=...)
+	$(AIMACHINE) bench $(VM) $(BENCH_ARGS)
