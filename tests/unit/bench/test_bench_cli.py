@@ -169,3 +169,29 @@ def test_tunnel_refused(bench_catalog, tmp_path):
     line = _one_line_error(result.returncode, result.stdout, result.stderr)
     assert "ssh tunnel to ubuntu@127.0.0.1 failed" in line and "Connection refused" in line
     assert "--vllm-url" in line
+
+
+def test_through_the_vm_tunnels_and_reads_gpu_and_weights_over_ssh(standin, bench_catalog, tmp_path):
+    """VM mode: tunnels to the catalog's binds, nvidia-smi and the safetensors sizes over SSH."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "ssh").symlink_to(Path(__file__).with_name("fake_ssh.py"))
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / f"{VM}.json").write_text(json.dumps({"address": "127.0.0.1"}))
+    port = standin.url.rsplit(":", 1)[1]
+    result = run_aimachine("bench", VM, "--catalog", str(bench_catalog), "--json", "--runs", "1",
+                           "--warmup", "0", "--max-tokens", "4", "--concurrency", "1",
+                           env={"PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
+                                "AIMACHINE_STATE_DIR": str(state),
+                                "FAKE_SSH_PORTS": f"8000={port},11434={port}"})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["gpu"] == {"name": "NVIDIA GeForce RTX 5060 Ti", "driver": "580.95.05",
+                             "source": "nvidia-smi over ssh"}
+    vllm = report["engines"][0]
+    assert vllm["weights"]["bytes"] == 3_986_963_936 + 1_593_213_728
+    assert vllm["weights"]["source"].startswith("safetensors of Qwen/Qwen2.5-7B-Instruct-AWQ in "
+                                                "/var/lib/vllm")
+    assert all(e["url"].startswith("http://127.0.0.1:") and not e["url"].endswith(port)
+               for e in report["engines"])
