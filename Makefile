@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -61,3 +61,6 @@ ssh: $(BIN)/.installed ## Open a shell on the VM as its login user (VM=name)
 
 test-ping: $(BIN)/.installed ## Ping the VM three times (VM=name)
 	ping -c 3 "$$($(AIMACHINE) address $(VM))"
+
+bench: $(BIN)/.installed ## Benchmark vLLM and Ollama on $(VM) through SSH: TTFT, tokens/s, roofline (BENCH_ARGS=...)
+	$(AIMACHINE) bench $(VM) $(BENCH_ARGS)

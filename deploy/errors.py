@@ -10,6 +10,7 @@ EXIT_CODES = {
     "boot": 5,
     "configure": 6,
     "verify": 7,
+    "bench": 8,
 }
 
 

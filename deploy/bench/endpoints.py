@@ -1,0 +1,54 @@
+"""Where each engine answers: a URL the admin gave, or an SSH tunnel to the service's bind inside
+the VM (services stay on 127.0.0.1 there)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from deploy.catalog import Vm
+from deploy.errors import PhaseError
+from deploy.ssh import SshTarget, tunnel
+from deploy.state import recorded_address
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    urls: dict[str, str]
+    ssh: SshTarget | None  # None: pointed at URLs only, nothing is read over SSH
+
+
+def vm_target(vm: Vm) -> SshTarget:
+    host = vm.static_address() or recorded_address(vm.name)
+    if not host:
+        raise PhaseError("bench", f"no address known for {vm.name}: its ipv4 is dhcp and no deploy has "
+                                  "recorded one; deploy it first, or pass --vllm-url/--ollama-url")
+    return SshTarget(host=host, user=vm.login.user, key_file=vm.login.private_key_path())
+
+
+def _bind(vm: Vm, engine: str) -> tuple[str, int]:
+    host, _, port = getattr(vm.services, engine).bind.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+@contextlib.contextmanager
+def open_endpoints(vm: Vm, engines: list[str], given: dict[str, str | None]) -> Iterator[Endpoints]:
+    """URLs for `engines`: the given ones as they are, the others through tunnels held open here."""
+    missing = [e for e in engines if not given.get(e)]
+    if not missing:
+        yield Endpoints({e: str(given[e]).rstrip("/") for e in engines}, None)
+        return
+    target = vm_target(vm)
+    with contextlib.ExitStack() as stack:
+        urls = {e: str(given[e]).rstrip("/") for e in engines if given.get(e)}
+        for engine in missing:
+            host, port = _bind(vm, engine)
+            try:
+                local = stack.enter_context(tunnel(target, host, port))
+            except ConnectionError as exc:
+                raise PhaseError("bench", f"{exc}: check that {vm.name} runs and answers `ssh "
+                                          f"{target.login}` with the catalog's key, or pass "
+                                          f"--{engine}-url") from None
+            urls[engine] = f"http://127.0.0.1:{local}"
+        yield Endpoints(urls, target)

@@ -1,0 +1,84 @@
+"""Ollama through /api/generate (NDJSON): rates from its own eval_count/eval_duration and
+prompt_eval_count/prompt_eval_duration (nanoseconds); TTFT on this machine's clock."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from deploy.bench.measure import Sample
+from deploy.bench.webcall import EngineClient, bench_error, error_text, json_of
+
+ENGINE = "ollama"
+NS = 1e9
+
+
+class OllamaClient(EngineClient):
+    engine = ENGINE
+
+    def ready(self) -> None:
+        self._json("GET", "/api/version")
+
+    def version(self) -> str | None:
+        return self._json("GET", "/api/version").get("version")
+
+    def check_model(self) -> dict[str, Any]:
+        """/api/show answers 404 for a model that is not pulled; returns its details."""
+        resp = self._call("POST", "/api/show", json={"model": self.model})
+        if resp.status_code == 404:
+            raise bench_error(
+                f"{ENGINE}: model {self.model!r} is not pulled on the VM: run `ollama pull {self.model}` "
+                "there, or add it to services.ollama.models in the catalog and re-deploy")
+        return json_of(ENGINE, resp).get("details") or {}
+
+    def weight_bytes(self) -> int | None:
+        """The model's file size from /api/tags (/api/show carries no size)."""
+        data = self._json("GET", "/api/tags")
+        wanted = {self.model, f"{self.model}:latest"}
+        for entry in data.get("models", []):
+            if wanted & {entry.get("name"), entry.get("model")}:
+                return int(entry["size"]) if entry.get("size") else None
+        return None
+
+    def gpu_share(self) -> float | None:
+        """Share of the loaded model in GPU memory (/api/ps size_vram / size): 1.0 = all on the GPU."""
+        data = self._json("GET", "/api/ps")
+        for entry in data.get("models", []):
+            if self.model in (entry.get("name"), entry.get("model")) and entry.get("size"):
+                return entry.get("size_vram", 0) / entry["size"]
+        return None
+
+    def stream(self, prompt: str, max_tokens: int, seed: int) -> Sample:
+        body = {"model": self.model, "prompt": prompt, "stream": True,
+                "options": {"temperature": 0, "seed": seed, "num_predict": max_tokens}}
+        sent = time.perf_counter()
+        resp = self._call("POST", "/api/generate", json=body, stream=True)
+        if resp.status_code == 404:
+            raise bench_error(f"{ENGINE}: model {self.model!r} is not pulled on the VM: run "
+                              f"`ollama pull {self.model}` there")
+        if not resp.ok:
+            json_of(ENGINE, resp)
+        first = last = None
+        final: dict[str, Any] | None = None
+        with resp:
+            for line in resp.iter_lines(chunk_size=None):
+                if not line.strip():
+                    continue
+                chunk = json.loads(line)
+                if "error" in chunk:
+                    raise bench_error(f"{ENGINE}: the stream failed: {error_text(chunk, str(chunk))}")
+                if chunk.get("response") or chunk.get("thinking"):
+                    last = time.perf_counter()
+                    first = first or last
+                if chunk.get("done"):
+                    final = chunk
+                    break
+        if final is None or first is None or not final.get("eval_count"):
+            raise bench_error(f"{ENGINE}: the stream from {self.base} ended without tokens or without "
+                              "eval_count/eval_duration in its last line")
+        return Sample(sent=sent, first_token=first, last_token=last,
+                      prompt_tokens=int(final.get("prompt_eval_count") or 0),
+                      completion_tokens=int(final["eval_count"]),
+                      engine_decode_s=final.get("eval_duration", 0) / NS or None,
+                      engine_prompt_s=final.get("prompt_eval_duration", 0) / NS or None)
