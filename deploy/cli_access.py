@@ -6,20 +6,9 @@ import os
 
 import click
 
-from deploy import ssh, state
-from deploy.catalog import Vm, load_catalog
+from deploy.catalog import load_catalog
 from deploy.cli_common import catalog_option
-from deploy.errors import PhaseError
-
-
-def vm_target(vm: Vm, address: str | None = None, phase: str = "boot") -> ssh.SshTarget:
-    """The SSH login of `vm` (at `address` if given), or an error saying how to get an address."""
-    address = address or state.vm_address(vm.name, vm.static_address())
-    if not address:
-        raise PhaseError(phase, f"no address known for {vm.name}",
-                         f"run `aimachine provision {vm.name}` (it records the guest agent's address) "
-                         "or set a static ipv4 in the catalog")
-    return ssh.SshTarget(address, vm.login.user, key_file=vm.login.private_key_path())
+from deploy.vm_access import vm_target
 
 
 @click.command("address")

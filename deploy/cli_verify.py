@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from deploy import cli_access
 from deploy import verify as v
 from deploy.catalog import load_catalog
 from deploy.cli_common import catalog_option
 from deploy.errors import PhaseError
+from deploy.vm_access import vm_target
 
 
 @click.command("verify")
@@ -35,7 +35,7 @@ def verify_command(name: str, as_json: bool, address: str | None, health_timeout
         address = address or recording.get("address", "?")
         execute = v.replay_executor(recording)
     else:
-        target = cli_access.vm_target(vm, address, phase="verify")
+        target = vm_target(vm, address, phase="verify")
         address = target.host
         execute = v.live_executor(target)
     record: dict | None = {"vm": vm.name, "address": address} if record_path else None

@@ -10,21 +10,13 @@ from dataclasses import dataclass
 from deploy.catalog import Vm
 from deploy.errors import PhaseError
 from deploy.ssh import SshTarget, tunnel
-from deploy.state import recorded_address
+from deploy.vm_access import vm_target
 
 
 @dataclass(frozen=True)
 class Endpoints:
     urls: dict[str, str]
     ssh: SshTarget | None  # None: pointed at URLs only, nothing is read over SSH
-
-
-def vm_target(vm: Vm) -> SshTarget:
-    host = vm.static_address() or recorded_address(vm.name)
-    if not host:
-        raise PhaseError("bench", f"no address known for {vm.name}: its ipv4 is dhcp and no deploy has "
-                                  "recorded one; deploy it first, or pass --vllm-url/--ollama-url")
-    return SshTarget(host=host, user=vm.login.user, key_file=vm.login.private_key_path())
 
 
 def _bind(vm: Vm, engine: str) -> tuple[str, int]:
@@ -39,7 +31,7 @@ def open_endpoints(vm: Vm, engines: list[str], given: dict[str, str | None]) -> 
     if not missing:
         yield Endpoints({e: str(given[e]).rstrip("/") for e in engines}, None)
         return
-    target = vm_target(vm)
+    target = vm_target(vm, phase="bench", remedy=f"deploy {vm.name} first, or pass --vllm-url/--ollama-url")
     with contextlib.ExitStack() as stack:
         urls = {e: str(given[e]).rstrip("/") for e in engines if given.get(e)}
         for engine in missing:
