@@ -90,6 +90,10 @@ def catalog_show(name: str, as_json: bool, catalog_path: str) -> None:
 
 
 # Commands that live in their own modules register here, one line each.
+from deploy import cli_proxmox  # noqa: E402 (after catalog_option, which it uses)
+
+cli.add_command(cli_proxmox.preflight)
+cli.add_command(cli_proxmox.provision)
 
 
 def main() -> None:
