@@ -47,7 +47,7 @@ def healthy_state() -> dict[str, Any]:
             "node=android-19,path=0000:01:00,id=10de:2d04,iommugroup=14,subsystem-id=19da:5300"]}},
         "new_vms": {"agent": {"interfaces": [
             {"name": "lo", "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "ipv4"}]},
-            {"name": "eth0", "ip-addresses": [{"ip-address": "127.0.0.2", "ip-address-type": "ipv4"},
+            {"name": "eth0", "ip-addresses": [{"ip-address": "198.51.100.140", "ip-address-type": "ipv4"},
                                               {"ip-address": "fe80::1", "ip-address-type": "ipv6"}]}]}},
     })
 
