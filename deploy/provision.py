@@ -126,6 +126,8 @@ def _adopt_mapping(api: Api, tf: Terraform, run: Run) -> None:
 def rollback(run: Run, tf: Terraform) -> str:
     """Remove the VM this run created: Terraform first, then stop + purge through the API."""
     api, vmid, node = run.client("provision"), run.vm.vmid, run.node
+    if _vm_exists(api, vmid) is None:
+        return f"no VM {vmid} was created"
     run.echo(f"  rolling back: removing VM {vmid}, which this run created")
     try:
         tf.destroy_vm()
