@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -47,6 +47,12 @@ fmt: $(BIN)/.installed ## Format Python (ruff) and Terraform files
 
 lab-env: ## Check that the Proxmox API variables are set (the lab targets do this first)
 	$(require_lab_env)
+
+preflight: lab-env $(BIN)/.installed ## Check the Proxmox host for VM (default vm-llm-aimachine), read-only
+	$(AIMACHINE) preflight $(VM)
+
+provision: lab-env $(BIN)/.installed ## Create or update VM on Proxmox (preflight, cloud-init, Terraform, boot)
+	$(AIMACHINE) provision $(VM)
 
 deploy-vm-llm-aimachine: lab-env $(BIN)/.installed ## Deploy vm-llm-aimachine end to end (validates the catalog first)
 	$(AIMACHINE) catalog validate

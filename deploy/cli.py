@@ -10,7 +10,7 @@ from typing import Any
 import click
 import yaml
 
-from deploy import __version__, cli_access, cli_bench, cli_verify
+from deploy import __version__, cli_access, cli_bench, cli_proxmox, cli_verify
 from deploy.catalog import CatalogError, load_catalog, vm_summary
 from deploy.cli_common import catalog_option
 from deploy.errors import EXIT_CODES, PhaseError
@@ -85,6 +85,8 @@ cli.add_command(cli_verify.verify_command)
 cli.add_command(cli_access.address_command)
 cli.add_command(cli_access.ssh_command)
 cli.add_command(cli_bench.bench)
+cli.add_command(cli_proxmox.preflight)
+cli.add_command(cli_proxmox.provision)
 
 
 def main() -> None:

@@ -43,3 +43,6 @@ def run_aimachine(*args: str, env: dict | None = None, cwd: Path | str = ROOT,
 @pytest.fixture
 def shipped_catalog_text() -> str:
     return (ROOT / "catalog.yml").read_text()
+
+
+from tests.pve_sim.fixture import pve_sim  # noqa: E402,F401 (the Proxmox VE simulator fixture)

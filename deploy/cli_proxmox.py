@@ -1,0 +1,49 @@
+"""`aimachine preflight` and `aimachine provision`: the Proxmox side of a deploy."""
+
+from __future__ import annotations
+
+import click
+
+from deploy import provision as prov
+from deploy.catalog import load_catalog
+from deploy.cli_common import catalog_option
+from deploy.phases import run_phases
+
+
+def _echo(text: str) -> None:
+    click.echo(text)
+
+
+@click.command("preflight")
+@click.argument("name")
+@click.option("-v", "--verbose", is_flag=True, help="Also print what was read and from where.")
+@catalog_option
+def preflight(name: str, verbose: bool, catalog_path: str) -> None:
+    """Check the Proxmox host for VM NAME, read-only: one line per check (exit 3 on any FAIL)."""
+    cat = load_catalog(catalog_path)
+    run = prov.Run(cat, cat.vm(name), _echo, verbose=verbose)
+    prov.preflight(run)
+    click.echo(f"preflight: all checks passed for {name}")
+
+
+@click.command("provision")
+@click.argument("name")
+@click.option("--terraform-bin", default=None, metavar="PATH",
+              help="Terraform or OpenTofu binary (default: $AIMACHINE_TERRAFORM or terraform).")
+@click.option("-v", "--verbose", is_flag=True, help="Also print what preflight read.")
+@catalog_option
+def provision(name: str, terraform_bin: str | None, verbose: bool, catalog_path: str) -> None:
+    """Create or update VM NAME on Proxmox: preflight, cloud-init, Terraform, boot (exit 2-5)."""
+    holder: dict = {}
+
+    def load() -> None:
+        cat = load_catalog(catalog_path)
+        holder["run"] = prov.Run(cat, cat.vm(name), _echo, verbose=verbose)
+
+    run_phases([("catalog", load),
+                ("preflight", lambda: prov.preflight(holder["run"])),
+                ("cloud-init", lambda: prov.cloud_init(holder["run"])),
+                ("provision", lambda: prov.provision(holder["run"], terraform_bin)),
+                ("boot", lambda: holder.update(address=prov.boot(holder["run"])))], _echo)
+    click.echo(f"provisioned {name} at {holder['address']}; next: ssh "
+               f"{holder['run'].vm.login.user}@{holder['address']}")

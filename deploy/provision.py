@@ -1,0 +1,193 @@
+"""The Proxmox phases of a deploy, each a function of a Run that raises PhaseError:
+preflight, cloud-init, provision (Terraform, with rollback), boot. `aimachine deploy` calls them too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from deploy import cloudinit as ci
+from deploy import preflight as pf
+from deploy import ssh, state
+from deploy.address import agent_ipv4
+from deploy.catalog import Catalog, Vm
+from deploy.errors import PhaseError
+from deploy.phases import Echo
+from deploy.proxmox_api import Api, ApiError, connect
+from deploy.pve_errors import translate
+from deploy.terraform import MAPPING_ADDRESS, Terraform, TerraformError, resolve_binary
+
+
+@dataclass
+class Run:
+    """What the phases share: the catalog entry, the API, a printer, and what earlier phases learnt."""
+    catalog: Catalog
+    vm: Vm
+    echo: Echo
+    verbose: bool = False
+    api: Api | None = None
+    facts: pf.HostFacts | None = None
+    findings: list[pf.Finding] = field(default_factory=list)
+
+    @property
+    def node(self) -> str:
+        return self.catalog.node_of(self.vm)
+
+    def client(self, phase: str) -> Api:
+        if self.api is None:
+            self.api = connect(phase)
+        return self.api
+
+
+def preflight(run: Run) -> None:
+    """Read the host, print one line per check, raise on any FAIL. Changes nothing."""
+    api = run.client("preflight")
+    if run.verbose:
+        run.echo(f"  endpoint {api.creds.endpoint}, token {api.creds.token_id}, node {run.node}")
+    try:
+        run.facts = pf.gather(api, run.catalog, run.vm)
+        run.findings = pf.judge(run.catalog, run.vm, run.facts)
+    except ApiError as err:
+        run.findings = [pf.api_failure(err, api.creds.endpoint, api.creds.token_id)]
+    else:
+        run.findings.insert(0, pf.Finding("ok", "api", f"{api.creds.endpoint} accepts token "
+                                          f"{api.creds.token_id}"))
+    for finding in run.findings:
+        run.echo(api.creds.redact(finding.line()))
+    if run.verbose and run.facts:
+        for what, why in sorted(run.facts.errors.items()):
+            run.echo(api.creds.redact(f"  could not read {what}: {why}"))
+    bad = pf.failed(run.findings)
+    if bad:
+        names = ", ".join(f.check for f in bad)
+        raise PhaseError("preflight", f"{len(bad)} check{'s' if len(bad) != 1 else ''} failed ({names}); "
+                         "nothing was changed", bad[0].remedy)
+
+
+def cloud_init(run: Run) -> None:
+    """Render the user-data and write it to the snippets storage (only when it differs)."""
+    api = run.client("provision")
+    key = ci.read_public_key(run.vm)
+    storage = run.catalog.proxmox.storages.snippets
+    try:
+        config = api.get(f"storage/{storage}")
+    except ApiError as err:
+        raise PhaseError("provision", f"cannot read storage {storage}: {err.message}",
+                         "grant the token Datastore.Audit, or fix proxmox.storages.snippets") from None
+    if not config.get("path"):
+        raise PhaseError("provision",
+                         f"storage {storage} ({config.get('type')}) has no file path for snippets",
+                         "set proxmox.storages.snippets to a directory-type storage such as local")
+    target = ci.node_target(run.catalog, api.creds.endpoint)
+    written = ci.write_snippet(target, config["path"], ci.snippet_file(run.vm),
+                               ci.render_user_data(run.vm, key))
+    run.echo(f"  {ci.snippet_volume(run.catalog, run.vm)}: {'written' if written.changed else 'unchanged'}")
+
+
+def _vm_exists(api: Api, vmid: int) -> dict | None:
+    return next((v for v in api.get("cluster/resources", type="vm") if int(v.get("vmid", -1)) == vmid), None)
+
+
+def provision(run: Run, terraform_bin: str | None = None) -> None:
+    """terraform init + apply; on failure roll back a VM this run created, never an older one."""
+    api = run.client("provision")
+    tf = Terraform(resolve_binary(terraform_bin), run.catalog.path, run.vm.name,
+                   lambda line: run.echo(line), api.creds.redact)
+    existed = _vm_exists(api, run.vm.vmid) is not None
+    try:
+        tf.init()
+        if run.catalog.proxmox.auth == "api-token":
+            _adopt_mapping(api, tf, run)
+        if existed and not tf.plan():
+            run.echo(f"  {run.vm.name} matches the catalog: no changes")
+            return
+        tf.apply()
+    except TerraformError as err:
+        names = {int(v["vmid"]): v.get("name", "") for v in api.get("cluster/resources", type="vm")}
+        message, remedy = translate(err.output, names)
+        if existed:
+            raise PhaseError("provision", f"terraform {err.command} failed: {message} "
+                             f"(VM {run.vm.vmid} existed before this run and was left as it is)",
+                             remedy) from None
+        outcome = rollback(run, tf)
+        raise PhaseError("provision", f"terraform {err.command} failed: {message}; {outcome}",
+                         remedy) from None
+
+
+def _adopt_mapping(api: Api, tf: Terraform, run: Run) -> None:
+    """A mapping made by hand (or by an earlier run) is imported, so apply does not try to create it."""
+    existing = {m.get("id") for m in api.get("cluster/mapping/pci")}
+    if run.vm.gpu.mapping in existing and MAPPING_ADDRESS not in tf.state_list():
+        run.echo(f"  importing the existing PCI mapping {run.vm.gpu.mapping}")
+        tf.import_resource(MAPPING_ADDRESS, run.vm.gpu.mapping)
+
+
+def rollback(run: Run, tf: Terraform) -> str:
+    """Remove the VM this run created: Terraform first, then stop + purge through the API."""
+    api, vmid, node = run.client("provision"), run.vm.vmid, run.node
+    if _vm_exists(api, vmid) is None:
+        return f"no VM {vmid} was created"
+    run.echo(f"  rolling back: removing VM {vmid}, which this run created")
+    try:
+        tf.destroy_vm()
+    except TerraformError:
+        run.echo("  terraform destroy failed; removing the VM through the API")
+    entry = _vm_exists(api, vmid)
+    if entry is None:
+        return f"rolled back: VM {vmid} removed"
+    if entry.get("name") != run.vm.name:  # someone else's VM took the id meanwhile: hands off
+        return f"VM {vmid} is now {entry.get('name')!r}, not ours: left alone"
+    try:
+        if api.get(f"nodes/{node}/qemu/{vmid}/status/current").get("status") == "running":
+            api.wait_task(node, api.post(f"nodes/{node}/qemu/{vmid}/status/stop"), 120)
+        status = api.wait_task(node, api.delete(f"nodes/{node}/qemu/{vmid}", purge=1,
+                                                **{"destroy-unreferenced-disks": 1}), 300)
+    except ApiError as err:
+        status = err.message
+    if _vm_exists(api, vmid) is None:
+        return f"rolled back: VM {vmid} removed"
+    raise PhaseError("provision", f"rollback failed: VM {vmid} {run.vm.name} still exists ({status})",
+                     f"remove it on the node: `qm stop {vmid}; qm destroy {vmid} --purge "
+                     "--destroy-unreferenced-disks 1`")
+
+
+def boot(run: Run, agent_deadline_s: float = 300, ssh_deadline_s: float = 300) -> str:
+    """Wait for the address (agent or static) and SSH, then cloud-init; record the address."""
+    api, vmid, node = run.client("boot"), run.vm.vmid, run.node
+    address = run.vm.static_address()
+    end = time.monotonic() + agent_deadline_s
+    last = ""
+    while address is None:
+        try:
+            address = agent_ipv4(api.get(f"nodes/{node}/qemu/{vmid}/agent/network-get-interfaces"))
+        except ApiError as err:
+            last = err.message
+        if address is None:
+            if time.monotonic() > end:
+                raise PhaseError("boot", f"VM {vmid} reported no IPv4 through the guest agent in "
+                                 f"{agent_deadline_s:.0f} s ({last or 'no address yet'})",
+                                 f"open the VM's console (`qm terminal {vmid}`) and check cloud-init and "
+                                 "qemu-guest-agent, or set a static ipv4 in catalog.yml")
+            time.sleep(3)
+    run.echo(f"  address {address}")
+    state.update(run.vm.name, address=address, vmid=vmid, node=node)
+    target = vm_target(run.vm, address)
+    ok, why = ssh.wait_for_ssh(target, ssh_deadline_s)
+    if not ok:
+        raise PhaseError("boot", f"no SSH to {target.login} within {ssh_deadline_s:.0f} s: {why}",
+                         f"check that {run.vm.login.ssh_public_key_file} matches "
+                         f"{run.vm.login.private_key_path()} and that the VM's network reaches you")
+    waited = ssh.run(target, "cloud-init status --wait >/dev/null; cloud-init status", timeout=ssh_deadline_s)
+    if "error" in waited.stdout or waited.returncode not in (0, 2):
+        raise PhaseError("boot", f"cloud-init on {address} did not finish cleanly: "
+                         f"{(waited.stdout or waited.stderr).strip()}",
+                         f"read /var/log/cloud-init-output.log on the VM (`ssh {target.login}`)")
+    run.echo(f"  ssh {target.login} ok; cloud-init done")
+    return address
+
+
+def vm_target(vm: Vm, address: str) -> ssh.SshTarget:
+    known = state.state_dir() / "known_hosts"
+    return ssh.SshTarget(address, vm.login.user, key_file=vm.login.private_key_path(),
+                         known_hosts_file=str(known))

@@ -1,0 +1,142 @@
+"""The Proxmox VE API client: credentials from the environment the bpg provider also reads,
+reads retried (they are idempotent), writes never retried, and the token kept out of every message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from proxmoxer import ProxmoxAPI
+from proxmoxer.core import ResourceException
+
+from deploy.errors import PhaseError
+
+ENDPOINT_ENV, TOKEN_ENV, INSECURE_ENV = "PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN", "PROXMOX_VE_INSECURE"
+_TOKEN_RE = re.compile(r"^(?P<user>[^@!\s]+@[^@!\s]+)!(?P<name>[A-Za-z][A-Za-z0-9._-]*)=(?P<secret>\S+)$")
+_TOKEN_SHAPE = "USER@REALM!TOKENID=SECRET, e.g. aimachine@pve!deploy=xxxxxxxx-xxxx-..."
+READ_ATTEMPTS = 3
+# no answer, or a proxy/gateway hiccup; Proxmox's own 500s are permanent (bad config, missing VM)
+TRANSIENT = {0, 502, 503, 504, 596, 599}
+
+
+class ApiError(Exception):
+    """A failed API call, its text already redacted; status 0 means no HTTP answer at all."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    endpoint: str
+    user: str
+    token_name: str
+    secret: str
+    insecure: bool
+
+    @property
+    def token_id(self) -> str:
+        """USER@REALM!TOKENID: safe to print, names the token without its secret."""
+        return f"{self.user}!{self.token_name}"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.secret, "***") if self.secret else text
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def credentials_from_env(env: dict[str, str] | None = None, phase: str = "preflight") -> Credentials:
+    """Read and check the three variables; a clear error naming each one that is missing or wrong."""
+    env = dict(os.environ if env is None else env)
+    endpoint = env.get(ENDPOINT_ENV, "").strip()
+    token = env.get(TOKEN_ENV, "").strip()
+    problems = []
+    if not endpoint:
+        problems.append(f"{ENDPOINT_ENV} is not set (e.g. https://192.168.0.19:8006)")
+    else:
+        url = urlsplit(endpoint)
+        if url.scheme != "https" or not url.hostname or url.path.rstrip("/") not in ("",):
+            problems.append(f"{ENDPOINT_ENV}={endpoint!r} is not https://HOST:PORT "
+                            "(without /api2/json)")
+    match = _TOKEN_RE.match(token)
+    if not token:
+        problems.append(f"{TOKEN_ENV} is not set ({_TOKEN_SHAPE})")
+    elif not match:
+        problems.append(f"{TOKEN_ENV} is not of the form {_TOKEN_SHAPE} (its value is not shown)")
+    if problems:
+        raise PhaseError(phase, "; ".join(problems),
+                         "export the variables (README: Proxmox API token), then re-run")
+    assert match is not None
+    return Credentials(endpoint.rstrip("/"), match["user"], match["name"], match["secret"],
+                       _truthy(env.get(INSECURE_ENV, "")))
+
+
+class Api:
+    """Thin wrapper over proxmoxer: `get` retries, `post`/`put`/`delete` run once."""
+
+    def __init__(self, creds: Credentials, timeout: float = 15, retry_pause_s: float = 1.0):
+        self.creds = creds
+        self.retry_pause_s = retry_pause_s
+        url = urlsplit(creds.endpoint)
+        if creds.insecure:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        self._api = ProxmoxAPI(url.hostname, port=url.port or 8006, user=creds.user,
+                               token_name=creds.token_name, token_value=creds.secret,
+                               verify_ssl=not creds.insecure, timeout=timeout)
+
+    def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        resource = self._api(path.strip("/"))
+        try:
+            return getattr(resource, method)(**params)
+        except ResourceException as exc:
+            reason = exc.content if isinstance(exc.content, str) else str(exc)
+            if exc.errors:
+                reason = f"{reason} ({'; '.join(f'{k}: {v}' for k, v in dict(exc.errors).items())})"
+            raise ApiError(int(exc.status_code), self.creds.redact(reason.strip())) from None
+        except requests.exceptions.RequestException as exc:
+            raise ApiError(0, self.creds.redact(f"cannot reach {self.creds.endpoint}: "
+                                                f"{type(exc).__name__}: {exc}")) from None
+
+    def get(self, path: str, **params: Any) -> Any:
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                return self._call("get", path, params)
+            except ApiError as err:
+                if err.status not in TRANSIENT or attempt == READ_ATTEMPTS:
+                    raise
+                time.sleep(self.retry_pause_s * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def post(self, path: str, **data: Any) -> Any:
+        return self._call("post", path, data)
+
+    def put(self, path: str, **data: Any) -> Any:
+        return self._call("put", path, data)
+
+    def delete(self, path: str, **params: Any) -> Any:
+        return self._call("delete", path, params)
+
+    def wait_task(self, node: str, upid: str, deadline_s: float = 300, poll_s: float = 1.0) -> str:
+        """Wait for a task; returns its exit status ('OK' or the error text)."""
+        end = time.monotonic() + deadline_s
+        while True:
+            status = self.get(f"nodes/{node}/tasks/{upid}/status")
+            if status.get("status") == "stopped":
+                return str(status.get("exitstatus", ""))
+            if time.monotonic() > end:
+                return f"task {upid} still running after {deadline_s:.0f} s"
+            time.sleep(poll_s)
+
+
+def connect(phase: str = "preflight", env: dict[str, str] | None = None) -> Api:
+    return Api(credentials_from_env(env, phase))

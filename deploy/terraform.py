@@ -1,0 +1,98 @@
+"""Terraform (or OpenTofu) as a subprocess: one workspace per VM, the catalog path and VM name as
+variables, progress streamed line by line, output kept for error translation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy.errors import PhaseError
+
+BIN_ENV, DIR_ENV = "AIMACHINE_TERRAFORM", "AIMACHINE_TERRAFORM_DIR"
+VM_ADDRESS = "proxmox_virtual_environment_vm.vm"
+MAPPING_ADDRESS = "proxmox_hardware_mapping_pci.gpu"
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "terraform"
+
+
+class TerraformError(Exception):
+    def __init__(self, command: str, code: int, output: str):
+        super().__init__(f"terraform {command} exited {code}")
+        self.command, self.code, self.output = command, code, output
+
+
+def resolve_binary(option: str | None) -> str:
+    """--terraform-bin, else $AIMACHINE_TERRAFORM, else `terraform`; must be executable."""
+    name = option or os.environ.get(BIN_ENV) or "terraform"
+    found = shutil.which(name)
+    if not found:
+        raise PhaseError("provision", f"Terraform binary {name!r} not found",
+                         "install Terraform >= 1.5 or OpenTofu (`nix develop` brings it), or name it with "
+                         f"--terraform-bin / {BIN_ENV}")
+    return found
+
+
+@dataclass
+class Terraform:
+    binary: str
+    catalog_path: str
+    vm_name: str
+    echo: Callable[[str], None]
+    redact: Callable[[str], str] = field(default=lambda s: s)
+    workdir: Path = field(default_factory=lambda: Path(os.environ.get(DIR_ENV) or DEFAULT_DIR))
+
+    def _vars(self) -> list[str]:
+        return ["-var", f"catalog_path={os.path.abspath(self.catalog_path)}",
+                "-var", f"vm_name={self.vm_name}"]
+
+    def _run(self, *args: str, ok_codes: tuple[int, ...] = (0,), quiet: bool = False) -> tuple[int, str]:
+        env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+        proc = subprocess.Popen([self.binary, *args], cwd=self.workdir, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        lines = []
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = self.redact(raw.rstrip("\n"))
+            lines.append(line)
+            if not quiet and line.strip():
+                self.echo(f"  {line}")
+        code = proc.wait()
+        output = "\n".join(lines)
+        if code not in ok_codes:
+            raise TerraformError(args[0], code, output)
+        return code, output
+
+    def init(self) -> None:
+        if not self.workdir.is_dir():
+            raise PhaseError("provision", f"Terraform directory {self.workdir} not found",
+                             f"run from the project checkout, or set {DIR_ENV}")
+        self._run("init", "-input=false", "-no-color")
+        self._run("workspace", "select", "-or-create=true", self.vm_name, "-no-color")
+
+    def state_list(self) -> list[str]:
+        return self._run("state", "list", quiet=True)[1].split()
+
+    def import_resource(self, address: str, ident: str) -> None:
+        self._run("import", "-input=false", "-no-color", *self._vars(), address, ident)
+
+    def plan(self) -> bool:
+        """True when the plan has changes (exit 2 of -detailed-exitcode)."""
+        code, _ = self._run("plan", "-input=false", "-no-color", "-detailed-exitcode", *self._vars(),
+                            ok_codes=(0, 2))
+        return code == 2
+
+    def apply(self) -> None:
+        self._run("apply", "-input=false", "-no-color", "-auto-approve", *self._vars())
+
+    def destroy_vm(self) -> None:
+        self._run("destroy", "-input=false", "-no-color", "-auto-approve", f"-target={VM_ADDRESS}",
+                  *self._vars())
+
+    def outputs(self) -> dict[str, Any]:
+        _, out = self._run("output", "-json", "-no-color", quiet=True)
+        return {k: v.get("value") for k, v in json.loads(out or "{}").items()}

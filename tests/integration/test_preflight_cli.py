@@ -1,0 +1,119 @@
+"""`aimachine preflight` through the real CLI against the Proxmox VE simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_aimachine
+from tests.pve_sim.cli_env import cli_env, write_catalog
+from tests.pve_sim.fixture import TOKEN, healthy_state
+
+SECRET = TOKEN.split("=", 1)[1]
+NODE = "android-19"
+
+
+def _node(state: dict) -> dict:
+    return state["nodes"][NODE]
+
+
+def _gpu_held(s: dict) -> None:
+    _node(s)["vms"][120]["status"] = "running"
+
+
+def _iommu_off(s: dict) -> None:
+    for dev in _node(s)["pci"]:
+        dev["iommugroup"] = -1
+
+
+def _gpu_missing(s: dict) -> None:
+    _node(s)["pci"] = [d for d in _node(s)["pci"] if not d["id"].startswith("0000:01:00")]
+
+
+def _wrong_device(s: dict) -> None:
+    _node(s)["pci"][1]["device"] = "0x2204"
+
+
+def _vmid_taken(s: dict) -> None:
+    _node(s)["vms"][140] = {"name": "database", "status": "running", "config": {"cores": 4}}
+
+
+def _storage_small(s: dict) -> None:
+    _node(s)["storage"]["local-zfs"]["avail"] = 100 * 1024**3
+
+
+def _image_missing(s: dict) -> None:
+    _node(s)["storage"]["local"]["volumes"] = []
+
+
+def _node_offline(s: dict) -> None:
+    _node(s)["status"] = "offline"
+
+
+def _bad_token(s: dict) -> None:
+    s["tokens"] = ["root@pam!aimachine=11111111-1111-4111-8111-111111111111"]
+
+
+def _group_shared(s: dict) -> None:
+    _node(s)["pci"][3]["iommugroup"] = 14
+
+
+FAILURES: list[tuple[str, Callable[[dict], None], str, str]] = [
+    ("gpu held by a running VM", _gpu_held, "gpu-free", "stop VM 120 (`qm stop 120`)"),
+    ("iommu off", _iommu_off, "iommu", "intel_iommu=on iommu=pt"),
+    ("gpu not found", _gpu_missing, "gpu", "set gpu.pci_address"),
+    ("wrong vendor:device", _wrong_device, "gpu", "fix gpu.pci_address or gpu.vendor_device"),
+    ("vmid owned by another VM", _vmid_taken, "vmid", "choose another vmid for vm-llm-aimachine"),
+    ("storage too small", _storage_small, "storage", "free 400 GiB on local-zfs"),
+    ("image missing", _image_missing, "image", "noble-server-cloudimg-amd64.img"),
+    ("node offline", _node_offline, "node", "bring android-19 back online"),
+    ("bad token", _bad_token, "api", "check PROXMOX_VE_API_TOKEN"),
+    ("iommu group shared", _group_shared, "iommu", "its own IOMMU group"),
+]
+
+
+def _preflight(sim, tmp_path: Path, *args: str):
+    catalog = write_catalog(tmp_path)
+    result = run_aimachine("preflight", "vm-llm-aimachine", "--catalog", str(catalog), *args,
+                           env=cli_env(sim, tmp_path))
+    assert SECRET not in result.stdout + result.stderr
+    return result
+
+
+def test_healthy_host_passes_and_changes_nothing(pve_sim, tmp_path: Path) -> None:
+    sim = pve_sim(healthy_state())
+    result = _preflight(sim, tmp_path, "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [ln for ln in result.stdout.splitlines() if ln[:4] in ("ok  ", "warn", "FAIL")]
+    checks = [ln.split()[1].rstrip(":") for ln in lines]
+    assert checks == ["api", "node", "vmid", "gpu", "iommu", "gpu-free", "mapping", "storage",
+                      "snippets", "image", "resources"]
+    assert not any(ln.startswith("FAIL") for ln in lines)
+    assert "warn gpu-free: not in use now, but stopped VM(s) 120 'gaming'" in result.stdout
+    assert sim.changes() == []
+
+
+@pytest.mark.parametrize(("case", "breaks", "check", "remedy"), FAILURES, ids=[f[0] for f in FAILURES])
+def test_each_broken_host_fails_with_its_remedy(pve_sim, tmp_path: Path, case, breaks, check, remedy) -> None:
+    state = healthy_state()
+    breaks(state)
+    sim = pve_sim(state)
+    result = _preflight(sim, tmp_path, "-v")
+    assert result.returncode == 3, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert f"FAIL {check}:" in result.stdout
+    assert remedy in out
+    assert "Traceback" not in out
+    assert sim.changes() == [], "preflight must be read-only"
+
+
+def test_missing_credentials_are_named(tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path)
+    result = run_aimachine("preflight", "vm-llm-aimachine", "--catalog", str(catalog),
+                           env={"PROXMOX_VE_API_TOKEN": "not-a-token"})
+    assert result.returncode == 3
+    assert "PROXMOX_VE_ENDPOINT is not set" in result.stderr
+    assert "PROXMOX_VE_API_TOKEN is not of the form" in result.stderr
+    assert "not-a-token" not in result.stderr

@@ -1,0 +1,122 @@
+"""HTTPS front of the simulator: /api2/json paths, the {"data": ...} envelope, PVEAPIToken auth,
+Proxmox-shaped errors (message in the status line and in "message"), injected faults."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import tempfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import trustme
+
+from tests.pve_sim.routes import ROUTES
+from tests.pve_sim.state import ApiError, World
+
+PREFIX = "/api2/json"
+
+
+def _params(raw: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, values in parse_qs(raw, keep_blank_values=True).items():
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+class Handler(BaseHTTPRequestHandler):
+    world: World
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet: tests read stdout
+        pass
+
+    def _reply(self, status: int, body: dict, reason: str | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status, reason)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _token(self) -> str | None:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("PVEAPIToken="):
+            return None
+        token = header.removeprefix("PVEAPIToken=")
+        return token if token in self.world.tokens else None
+
+    def _handle(self, method: str) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        if not url.path.startswith(PREFIX):
+            self._reply(501, {"data": None}, "Method not implemented")
+            return
+        path = unquote(url.path[len(PREFIX):]).rstrip("/") or "/"
+        params = _params(url.query)
+        if body:
+            is_json = self.headers.get("Content-Type", "").startswith("application/json")
+            params.update(json.loads(body) if is_json else _params(body))
+        token = self._token()
+        if token is None:
+            self._reply(401, {"data": None}, "authentication failure")
+            return
+        w = self.world
+        with w.lock:
+            if method != "GET":
+                w.journal.append({"method": method, "path": path, "params": params})
+            try:
+                data = self._dispatch(method, path, params, token)
+                self._reply(200, {"data": data})
+            except ApiError as err:
+                body_out: dict[str, Any] = {"data": None, "message": err.message + "\n"}
+                if err.errors:
+                    body_out["errors"] = err.errors
+                self._reply(err.status, body_out, err.message.replace("\n", " "))
+            if method != "GET":
+                w.save()
+
+    def _dispatch(self, method: str, path: str, params: dict, token: str) -> Any:
+        fault = self.world.take_fault(method, path)
+        if fault and "exitstatus" in fault:
+            node = path.split("/")[2] if path.startswith("/nodes/") else "localhost"
+            return self.world.task(node, "fault", 0, fault["exitstatus"])
+        if fault:
+            raise ApiError(int(fault.get("status", 500)), fault.get("message", "injected fault"))
+        for verb, pattern, func in ROUTES:
+            match = pattern.match(path)
+            if match and verb == method:
+                return func(self.world, match.groupdict(), params, token)
+        raise ApiError(501, f"Method '{method} {path}' not implemented")
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+
+def serve(state_path: Path, port: int) -> ThreadingHTTPServer:
+    """Bind 127.0.0.1:port (0: any free port) with a fresh self-signed certificate."""
+    world = World(state_path)
+    handler = type("BoundHandler", (Handler,), {"world": world})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:
+        chain, key = Path(tmp, "chain.pem"), Path(tmp, "key.pem")
+        chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+        key.write_bytes(cert.private_key_pem.bytes())
+        ctx.load_cert_chain(chain, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    return server

@@ -1,0 +1,114 @@
+"""Pure rules of the Proxmox side: preflight judgements, error translation, address, cloud-init."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy import preflight as pf
+from deploy.address import agent_ipv4
+from deploy.catalog import load_catalog
+from deploy.cloudinit import read_public_key, render_user_data, snippet_volume
+from deploy.errors import PhaseError
+from deploy.proxmox_api import credentials_from_env
+from deploy.pve_errors import translate
+from tests.pve_sim.cli_env import PUBLIC_KEY, write_catalog
+from tests.pve_sim.fixture import healthy_state
+
+
+@pytest.fixture
+def cat(tmp_path: Path):
+    return load_catalog(write_catalog(tmp_path))
+
+
+def _facts(state: dict) -> pf.HostFacts:
+    node = state["nodes"]["android-19"]
+    vms = [{"vmid": i, "name": v["name"], "node": "android-19", "status": v["status"]}
+           for i, v in node["vms"].items()]
+    return pf.HostFacts(node="android-19", nodes=[{"node": "android-19", "status": node["status"],
+                                                   "maxcpu": 64, "maxmem": node["maxmem"]}],
+                        vms=vms, configs={i: v["config"] for i, v in node["vms"].items()},
+                        pci=node["pci"], storages={k: v for k, v in node["storage"].items()},
+                        image_volumes=node["storage"]["local"]["volumes"],
+                        mappings=[{"id": k, "map": v} for k, v in state["mappings"]["pci"].items()])
+
+
+def test_healthy_facts_have_no_fail(cat) -> None:
+    findings = pf.judge(cat, cat.vms[0], _facts(healthy_state()))
+    assert pf.failed(findings) == []
+
+
+def test_raw_hostpci_of_a_running_vm_holds_the_gpu(cat) -> None:
+    state = healthy_state()
+    vm120 = state["nodes"]["android-19"]["vms"][120]
+    vm120["status"], vm120["config"] = "running", {"hostpci1": "0000:01:00.0,pcie=1,x-vga=1"}
+    finding = pf.check_gpu_free(cat.vms[0], _facts(state))
+    assert finding.level == "FAIL" and "hostpci1" in finding.remedy
+
+
+def test_a_mapping_elsewhere_fails(cat) -> None:
+    state = healthy_state()
+    state["mappings"]["pci"]["rtx5060ti"] = ["node=android-19,path=0000:02:00,id=144d:a808"]
+    assert pf.check_mapping(cat.vms[0], _facts(state), "api-token").level == "FAIL"
+
+
+def test_snippets_content_missing_names_the_pvesm_command(cat) -> None:
+    state = healthy_state()
+    state["nodes"]["android-19"]["storage"]["local"]["content"] = "iso,vztmpl"
+    finding = pf.check_snippets(cat, _facts(state))
+    assert finding.remedy == "`pvesm set local --content iso,vztmpl,snippets` on the node"
+
+
+def test_translate_known_and_unknown_errors() -> None:
+    msg, remedy = translate("Error: start failed: PCI device '0000:01:00.0' already in use by VMID '120'",
+                            {120: "gaming"})
+    assert msg == "the GPU 0000:01:00.0 is already in use by VM 120 'gaming'"
+    assert "qm stop 120" in remedy
+    msg, _ = translate("noise\nError: something new happened\n")
+    assert msg == "Error: something new happened"
+
+
+def test_agent_ipv4_skips_loopback_link_local_and_ipv6() -> None:
+    answer = {"result": [
+        {"name": "lo", "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "ipv4"}]},
+        {"name": "eth0", "ip-addresses": [{"ip-address": "fe80::1", "ip-address-type": "ipv6"},
+                                          {"ip-address": "169.254.3.4", "ip-address-type": "ipv4"},
+                                          {"ip-address": "192.168.0.140", "ip-address-type": "ipv4"}]}]}
+    assert agent_ipv4(answer) == "192.168.0.140"
+    assert agent_ipv4({"result": []}) is None
+
+
+def test_user_data_has_user_key_agent_and_hostname(cat) -> None:
+    text = render_user_data(cat.vms[0], PUBLIC_KEY)
+    assert text.startswith("#cloud-config\n")
+    doc = yaml.safe_load(text)
+    assert doc["hostname"] == "vm-llm-aimachine"
+    assert doc["users"][0]["name"] == "ubuntu"
+    assert doc["users"][0]["ssh_authorized_keys"] == [PUBLIC_KEY]
+    assert "qemu-guest-agent" in doc["packages"]
+    assert snippet_volume(cat, cat.vms[0]) == "local:snippets/vm-llm-aimachine-user-data.yaml"
+
+
+def test_missing_or_private_key_file_is_a_clear_error(cat, tmp_path: Path) -> None:
+    (tmp_path / "id_test.pub").unlink()
+    with pytest.raises(PhaseError, match="does not exist"):
+        read_public_key(cat.vms[0])
+    (tmp_path / "id_test.pub").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n")
+    with pytest.raises(PhaseError, match="not one OpenSSH public key line") as err:
+        read_public_key(cat.vms[0])
+    assert "never the private key" in err.value.remedy
+
+
+def test_credentials_never_echo_the_secret() -> None:
+    creds = credentials_from_env({"PROXMOX_VE_ENDPOINT": "https://127.0.0.1:8006",
+                                  "PROXMOX_VE_API_TOKEN": "ops@pve!deploy=s3cr3t-value",
+                                  "PROXMOX_VE_INSECURE": "true"})
+    assert (creds.user, creds.token_name, creds.insecure) == ("ops@pve", "deploy", True)
+    assert creds.redact("header PVEAPIToken=ops@pve!deploy=s3cr3t-value") == \
+        "header PVEAPIToken=ops@pve!deploy=***"
+    with pytest.raises(PhaseError) as err:
+        credentials_from_env({"PROXMOX_VE_ENDPOINT": "https://h:8006/api2/json",
+                              "PROXMOX_VE_API_TOKEN": "s3cr3t-value"})
+    assert "s3cr3t-value" not in str(err.value) and "without /api2/json" in str(err.value)
