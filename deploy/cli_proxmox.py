@@ -7,7 +7,7 @@ import click
 from deploy import provision as prov
 from deploy.catalog import load_catalog
 from deploy.cli_common import catalog_option
-from deploy.phases import run_phases
+from deploy.pipeline import Phase, run_phases
 
 
 def _echo(text: str) -> None:
@@ -40,10 +40,12 @@ def provision(name: str, terraform_bin: str | None, verbose: bool, catalog_path:
         cat = load_catalog(catalog_path)
         holder["run"] = prov.Run(cat, cat.vm(name), _echo, verbose=verbose)
 
-    run_phases([("catalog", load),
-                ("preflight", lambda: prov.preflight(holder["run"])),
-                ("cloud-init", lambda: prov.cloud_init(holder["run"])),
-                ("provision", lambda: prov.provision(holder["run"], terraform_bin)),
-                ("boot", lambda: holder.update(address=prov.boot(holder["run"])))], _echo)
+    record = run_phases([Phase("catalog", load),
+                         Phase("preflight", lambda: prov.preflight(holder["run"])),
+                         Phase("cloud-init", lambda: prov.cloud_init(holder["run"])),
+                         Phase("provision", lambda: prov.provision(holder["run"], terraform_bin)),
+                         Phase("boot", lambda: holder.update(address=prov.boot(holder["run"])))], _echo)
+    if record.failed:
+        raise record.failed
     click.echo(f"provisioned {name} at {holder['address']}; next: ssh "
                f"{holder['run'].vm.login.user}@{holder['address']}")

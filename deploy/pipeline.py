@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from deploy.errors import PhaseError
 
 Printer = Callable[[str], None]
+Echo = Printer
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,12 @@ class RunRecord:
 
 def run_phases(phases: list[Phase], say: Printer, clock: Callable[[], float] = time.monotonic,
                total: int | None = None, first: int = 1) -> RunRecord:
-    """Run `phases` in order; stop at the first PhaseError (recorded, not raised)."""
+    """Run `phases` in order; stop at the first PhaseError (recorded, not raised: the caller
+    reports its message and remedy, on stderr, after whatever summary it prints)."""
     record = RunRecord()
     count = total or len(phases) + first - 1
     for number, phase in enumerate(phases, start=first):
-        say(f"[{number}/{count}] {phase.name}: {phase.title or phase.name} ...")
+        say(f"[{number}/{count}] {phase.name}" + (f": {phase.title}" if phase.title else "") + " ...")
         start = clock()
         try:
             detail = phase.run() or ""
@@ -54,13 +56,11 @@ def run_phases(phases: list[Phase], say: Printer, clock: Callable[[], float] = t
             seconds = clock() - start
             record.phases.append(PhaseRecord(phase.name, seconds, False, exc.message))
             record.failed = exc
-            say(f"[{number}/{count}] {phase.name}: FAILED ({seconds:.1f} s): {exc.message}")
-            if exc.remedy:
-                say(f"      remedy: {exc.remedy}")
+            say(f"[{number}/{count}] {phase.name} FAILED ({seconds:.1f} s)")
             return record
         seconds = clock() - start
         record.phases.append(PhaseRecord(phase.name, seconds, True, detail))
-        say(f"[{number}/{count}] {phase.name}: ok ({seconds:.1f} s)" + (f": {detail}" if detail else ""))
+        say(f"[{number}/{count}] {phase.name} ok ({seconds:.1f} s)" + (f": {detail}" if detail else ""))
     return record
 
 

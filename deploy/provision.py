@@ -13,10 +13,11 @@ from deploy import ssh, state
 from deploy.address import agent_ipv4
 from deploy.catalog import Catalog, Vm
 from deploy.errors import PhaseError
-from deploy.phases import Echo
+from deploy.pipeline import Echo
 from deploy.proxmox_api import Api, ApiError, connect
 from deploy.pve_errors import translate
 from deploy.terraform import MAPPING_ADDRESS, Terraform, TerraformError, resolve_binary
+from deploy.vm_access import vm_target
 
 
 @dataclass
@@ -185,9 +186,3 @@ def boot(run: Run, agent_deadline_s: float = 300, ssh_deadline_s: float = 300) -
                          f"read /var/log/cloud-init-output.log on the VM (`ssh {target.login}`)")
     run.echo(f"  ssh {target.login} ok; cloud-init done")
     return address
-
-
-def vm_target(vm: Vm, address: str) -> ssh.SshTarget:
-    known = state.state_dir() / "known_hosts"
-    return ssh.SshTarget(address, vm.login.user, key_file=vm.login.private_key_path(),
-                         known_hosts_file=str(known))

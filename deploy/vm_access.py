@@ -15,4 +15,6 @@ def vm_target(vm: Vm, address: str | None = None, phase: str = "boot", remedy: s
         raise PhaseError(phase, f"no address known for {vm.name}: its ipv4 is dhcp and no provision "
                          "has recorded one", remedy or f"run `aimachine provision {vm.name}` (it records "
                          "the guest agent's address) or set a static ipv4 in the catalog")
-    return SshTarget(address, vm.login.user, key_file=vm.login.private_key_path())
+    # the tool's own known_hosts: VMs get rebuilt with new host keys, ~/.ssh stays untouched
+    return SshTarget(address, vm.login.user, key_file=vm.login.private_key_path(),
+                     known_hosts_file=str(state.state_dir() / "known_hosts"))
