@@ -30,6 +30,7 @@ class Run:
     api: Api | None = None
     facts: pf.HostFacts | None = None
     findings: list[pf.Finding] = field(default_factory=list)
+    created: bool = False  # this run created the VM: its SSH host key is new
 
     @property
     def node(self) -> str:
@@ -104,6 +105,7 @@ def provision(run: Run, terraform_bin: str | None = None) -> None:
             run.echo(f"  {run.vm.name} matches the catalog: no changes")
             return
         tf.apply()
+        run.created = not existed
     except TerraformError as err:
         names = {int(v["vmid"]): v.get("name", "") for v in api.get("cluster/resources", type="vm")}
         message, remedy = translate(err.output, names)
@@ -174,6 +176,8 @@ def boot(run: Run, agent_deadline_s: float = 300, ssh_deadline_s: float = 300) -
     run.echo(f"  address {address}")
     state.update(run.vm.name, address=address, vmid=vmid, node=node)
     target = vm_target(run.vm, address)
+    if run.created and target.known_hosts_file:
+        ssh.forget_host_key(target)
     ok, why = ssh.wait_for_ssh(target, ssh_deadline_s)
     if not ok:
         raise PhaseError("boot", f"no SSH to {target.login} within {ssh_deadline_s:.0f} s: {why}",

@@ -54,6 +54,14 @@ def run(target: SshTarget, command: str, timeout: float = 120, input_text: str |
         return subprocess.CompletedProcess(argv, 124, out, f"timed out after {timeout:.0f} s")
 
 
+def forget_host_key(target: SshTarget) -> None:
+    """Drop the remembered key of a rebuilt host, so `accept-new` learns its new one."""
+    if target.known_hosts_file and os.path.exists(target.known_hosts_file):
+        host = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
+        subprocess.run(["ssh-keygen", "-R", host, "-f", target.known_hosts_file],
+                       capture_output=True, check=False)
+
+
 def wait_for_ssh(target: SshTarget, deadline_s: float, interval_s: float = 3.0) -> tuple[bool, str]:
     """Poll until `true` runs over SSH or the deadline passes; returns (ok, last error)."""
     end = time.monotonic() + deadline_s
