@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -70,3 +70,9 @@ test-ping: $(BIN)/.installed ## Ping the VM three times (VM=name)
 
 bench: $(BIN)/.installed ## Benchmark vLLM and Ollama on $(VM) through SSH: TTFT, tokens/s, roofline (BENCH_ARGS=...)
 	$(AIMACHINE) bench $(VM) $(BENCH_ARGS)
+
+status: lab-env $(BIN)/.installed ## Show the VM at a glance: state, address, GPU, services (VM=name)
+	$(AIMACHINE) status $(VM)
+
+destroy: lab-env $(BIN)/.installed ## Destroy the VM after checking its id and name, asks first (VM=name)
+	$(AIMACHINE) destroy $(VM)

@@ -10,7 +10,14 @@ from typing import Any
 import click
 import yaml
 
-from deploy import __version__, cli_access, cli_bench, cli_proxmox, cli_verify
+from deploy import (
+    __version__,
+    cli_access,
+    cli_bench,
+    cli_lifecycle,
+    cli_proxmox,
+    cli_verify,
+)
 from deploy.catalog import CatalogError, load_catalog, vm_summary
 from deploy.cli_common import catalog_option
 from deploy.errors import EXIT_CODES, PhaseError
@@ -82,6 +89,8 @@ def catalog_show(name: str, as_json: bool, catalog_path: str) -> None:
 
 # Commands that live in their own modules register here, one line each.
 cli.add_command(cli_verify.verify_command)
+cli.add_command(cli_lifecycle.status_command)
+cli.add_command(cli_lifecycle.destroy_command)
 cli.add_command(cli_access.address_command)
 cli.add_command(cli_access.ssh_command)
 cli.add_command(cli_bench.bench)

@@ -87,25 +87,28 @@ def cloud_init(run: Run) -> None:
     run.echo(f"  {ci.snippet_volume(run.catalog, run.vm)}: {'written' if written.changed else 'unchanged'}")
 
 
-def _vm_exists(api: Api, vmid: int) -> dict | None:
+def vm_entry(api: Api, vmid: int) -> dict | None:
     return next((v for v in api.get("cluster/resources", type="vm") if int(v.get("vmid", -1)) == vmid), None)
 
 
-def provision(run: Run, terraform_bin: str | None = None) -> None:
-    """terraform init + apply; on failure roll back a VM this run created, never an older one."""
+def provision(run: Run, terraform_bin: str | None = None) -> str:
+    """terraform init + apply; on failure roll back a VM this run created, never an older one.
+
+    Returns what happened: "no changes", "VM created" or "VM updated"."""
     api = run.client("provision")
     tf = Terraform(resolve_binary(terraform_bin), run.catalog.path, run.vm.name,
                    lambda line: run.echo(line), api.creds.redact)
-    existed = _vm_exists(api, run.vm.vmid) is not None
+    existed = vm_entry(api, run.vm.vmid) is not None
     try:
         tf.init()
         if run.catalog.proxmox.auth == "api-token":
             _adopt_mapping(api, tf, run)
         if existed and not tf.plan():
             run.echo(f"  {run.vm.name} matches the catalog: no changes")
-            return
+            return "no changes"
         tf.apply()
         run.created = not existed
+        return "VM created" if run.created else "VM updated"
     except TerraformError as err:
         names = {int(v["vmid"]): v.get("name", "") for v in api.get("cluster/resources", type="vm")}
         message, remedy = translate(err.output, names)
@@ -129,14 +132,14 @@ def _adopt_mapping(api: Api, tf: Terraform, run: Run) -> None:
 def rollback(run: Run, tf: Terraform) -> str:
     """Remove the VM this run created: Terraform first, then stop + purge through the API."""
     api, vmid, node = run.client("provision"), run.vm.vmid, run.node
-    if _vm_exists(api, vmid) is None:
+    if vm_entry(api, vmid) is None:
         return f"no VM {vmid} was created"
     run.echo(f"  rolling back: removing VM {vmid}, which this run created")
     try:
         tf.destroy_vm()
     except TerraformError:
         run.echo("  terraform destroy failed; removing the VM through the API")
-    entry = _vm_exists(api, vmid)
+    entry = vm_entry(api, vmid)
     if entry is None:
         return f"rolled back: VM {vmid} removed"
     if entry.get("name") != run.vm.name:  # someone else's VM took the id meanwhile: hands off
@@ -148,7 +151,7 @@ def rollback(run: Run, tf: Terraform) -> str:
                                                 **{"destroy-unreferenced-disks": 1}), 300)
     except ApiError as err:
         status = err.message
-    if _vm_exists(api, vmid) is None:
+    if vm_entry(api, vmid) is None:
         return f"rolled back: VM {vmid} removed"
     raise PhaseError("provision", f"rollback failed: VM {vmid} {run.vm.name} still exists ({status})",
                      f"remove it on the node: `qm stop {vmid}; qm destroy {vmid} --purge "

@@ -1,0 +1,44 @@
+"""`aimachine status` and `aimachine destroy`."""
+
+from __future__ import annotations
+
+import click
+
+from deploy import lifecycle
+from deploy import provision as prov
+from deploy.catalog import load_catalog
+from deploy.cli_common import catalog_option
+
+
+def _run(name: str, catalog_path: str) -> prov.Run:
+    cat = load_catalog(catalog_path)
+    return prov.Run(cat, cat.vm(name), click.echo)
+
+
+@click.command("status")
+@click.argument("name")
+@catalog_option
+def status_command(name: str, catalog_path: str) -> None:
+    """Show VM NAME at a glance: state, address, GPU, services."""
+    for line in lifecycle.status_lines(_run(name, catalog_path)):
+        click.echo(line)
+
+
+@click.command("destroy")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--terraform-bin", metavar="PATH",
+              help="Terraform or OpenTofu binary (default: $AIMACHINE_TERRAFORM or terraform).")
+@catalog_option
+def destroy_command(name: str, yes: bool, terraform_bin: str | None, catalog_path: str) -> None:
+    """Destroy VM NAME and its disks, only if its id and name on Proxmox match the catalog."""
+    run = _run(name, catalog_path)
+    found = lifecycle.ownership(run)
+    if not found.exists:
+        click.echo(f"{name}: VM {run.vm.vmid} does not exist on {run.node}: nothing to destroy")
+        return
+    lifecycle.check_owned(run, found)
+    if not yes:
+        click.confirm(f"Destroy VM {run.vm.vmid} {name} on {run.node} ({found.status}) and its disks?",
+                      abort=True)
+    click.echo(lifecycle.destroy(run, terraform_bin))

@@ -1,0 +1,92 @@
+"""After a deploy: the VM's status at a glance, and destroying it (only the VM the catalog names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deploy import provision as prov
+from deploy import ssh, state
+from deploy.address import agent_ipv4
+from deploy.errors import PhaseError
+from deploy.proxmox_api import ApiError
+from deploy.terraform import Terraform, TerraformError, resolve_binary
+from deploy.vm_access import vm_target
+
+
+@dataclass(frozen=True)
+class Ownership:
+    exists: bool
+    name: str = ""
+    status: str = ""
+
+
+def ownership(run: prov.Run) -> Ownership:
+    """Whether the catalog's VM id exists, and under which name (a VM we may not touch if it differs)."""
+    entry = prov.vm_entry(run.client("provision"), run.vm.vmid)
+    if entry is None:
+        return Ownership(False)
+    return Ownership(True, entry.get("name", ""), entry.get("status", ""))
+
+
+def check_owned(run: prov.Run, found: Ownership) -> None:
+    """Refuse when the id belongs to a VM of another name: the tool never touches what it does not own."""
+    if found.exists and found.name != run.vm.name:
+        raise PhaseError("provision", f"VM {run.vm.vmid} on {run.node} is named {found.name!r}, not "
+                         f"{run.vm.name!r}: refusing to destroy it",
+                         "fix the vmid in the catalog; that VM is not managed by this catalog")
+
+
+def destroy(run: prov.Run, terraform_bin: str | None) -> str:
+    """terraform destroy of the VM (the shared PCI mapping stays), then confirm it is gone."""
+    api = run.client("provision")
+    tf = Terraform(resolve_binary(terraform_bin), run.catalog.path, run.vm.name, run.echo,
+                   api.creds.redact)
+    try:
+        tf.init()
+        tf.destroy_vm()
+    except TerraformError as err:
+        raise PhaseError("provision", f"terraform {err.command} failed; VM {run.vm.vmid} may still exist",
+                         "read the output above; `aimachine status` shows what is left") from None
+    if prov.vm_entry(api, run.vm.vmid) is not None:
+        raise PhaseError("provision", f"VM {run.vm.vmid} still exists after terraform destroy",
+                         "it is not in this workspace's state: remove it on the node with "
+                         f"`qm destroy {run.vm.vmid} --purge`, after checking it is the right VM")
+    state.update(run.vm.name, address=None)
+    return f"VM {run.vm.vmid} {run.vm.name} destroyed"
+
+
+STATUS_COMMAND = ("systemctl is-active vllm ollama | paste -sd ' '; "
+                  "nvidia-smi --query-gpu=name,memory.used,memory.total,utilization.gpu "
+                  "--format=csv,noheader 2>&1 | head -1")
+
+
+def status_lines(run: prov.Run) -> list[str]:
+    """VM state, address, GPU and services, each one line; what cannot be read says why."""
+    api, vm = run.client("provision"), run.vm
+    found = ownership(run)
+    if not found.exists:
+        return [f"{vm.name}: VM {vm.vmid} does not exist on {run.node} (run `aimachine deploy {vm.name}`)"]
+    check_owned_status = found.name == vm.name
+    lines = [f"{vm.name}: VM {vm.vmid} on {run.node} is {found.status}"
+             + ("" if check_owned_status else f" (but named {found.name!r}: not this catalog's VM)")]
+    config = api.get(f"nodes/{run.node}/qemu/{vm.vmid}/config")
+    lines.append(f"  gpu:      hostpci0 = {config.get('hostpci0', 'none')}")
+    address = vm.static_address()
+    if address is None and found.status == "running":
+        try:
+            address = agent_ipv4(api.get(f"nodes/{run.node}/qemu/{vm.vmid}/agent/network-get-interfaces"))
+        except ApiError as err:
+            lines.append(f"  agent:    {err.message}")
+    address = address or state.recorded_address(vm.name)
+    lines.append(f"  address:  {address or 'unknown'}")
+    if not address or found.status != "running":
+        return lines
+    out = ssh.run(vm_target(vm, address), STATUS_COMMAND, timeout=30)
+    if out.returncode not in (0, 3):  # is-active exits 3 when a unit is inactive
+        lines.append(f"  ssh:      {(out.stderr or out.stdout).strip() or 'failed'}")
+        return lines
+    services, _, gpu = out.stdout.partition("\n")
+    lines.append(f"  services: vllm {services.split()[0] if services.split() else '?'}, "
+                 f"ollama {services.split()[1] if len(services.split()) > 1 else '?'}")
+    lines.append(f"  gpu use:  {gpu.strip() or 'nvidia-smi printed nothing'}")
+    return lines
