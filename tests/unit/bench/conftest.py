@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +21,8 @@ def standin() -> Iterator[StandIn]:
 def write_bench_catalog(folder: Path) -> Path:
     """The shipped catalog with one Ollama model to bench."""
     text = (ROOT / "catalog.yml").read_text()
-    text = text.replace("models: []   ", "models: [llama3.1:8b]")
-    assert "models: [llama3.1:8b]" in text
+    text, found = re.subn(r"models: \[[^\]]*\]", "models: [llama3.1:8b]", text, count=1)
+    assert found == 1
     path = folder / "catalog.yml"
     path.write_text(text)
     return path
