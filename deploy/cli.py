@@ -90,6 +90,9 @@ def catalog_show(name: str, as_json: bool, catalog_path: str) -> None:
 
 
 # Commands that live in their own modules register here, one line each.
+from deploy.cli_configure import configure as configure_command  # noqa: E402
+
+cli.add_command(configure_command)
 
 
 def main() -> None:

@@ -99,16 +99,6 @@ class OllamaModels(FactBase):
         return parsers.parse_ollama_list(_text(output))
 
 
-class RemoteText(FactBase):
-    """A small text file fetched by the VM itself (e.g. a release's sha256sum.txt); '' on failure."""
-
-    def command(self, url: str) -> str:
-        return f"curl -fsSL --max-time 60 {shlex.quote(url)} 2>/dev/null || true"
-
-    def process(self, output: list[str]) -> str:
-        return _text(output)
-
-
 class UfwStatus(FactBase):
     requires_command = "ufw"
 

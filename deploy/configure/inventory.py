@@ -28,8 +28,7 @@ def address_of(vm: Vm) -> str:
     if not found:
         raise NoAddress(
             f"{vm.name}: no address known: the catalog says ipv4: dhcp and no run has recorded "
-            f"one in {state.state_dir()}/{vm.name}.json; run `aimachine deploy {vm.name}` "
-            "(it records the address), or set a static ipv4 in the catalog"
+            f"one in {state.state_dir()}/{vm.name}.json"
         )
     return found
 

@@ -8,11 +8,12 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
 from deploy.configure import parsers
-from deploy.configure.common import ensure_packages, stop
-from deploy.configure.facts import OllamaModels, OllamaVersion, RemoteText
+from deploy.configure.common import ensure_packages
+from deploy.configure.facts import OllamaModels, OllamaVersion
 from deploy.configure.rendered import ollama_files
 from deploy.configure.services import managed_service, service_user
 
@@ -23,6 +24,41 @@ def release_url(template: str, version: str) -> str:
     return template.format(version=version)
 
 
+def verify_command(sums: str, filename: str, archive: str) -> str:
+    """Check ARCHIVE against FILENAME's line in a sha256sum.txt; a missing line fails with a remedy."""
+    return (
+        f'want=$(awk \'$2 == "./{filename}" || $2 == "{filename}" {{print $1}}\' {shlex.quote(sums)}); '
+        f'[ -n "$want" ] || {{ echo \'no sha256 for {filename} in the release sha256sum.txt: '
+        "set services.ollama.sha256 in the catalog'; exit 1; }; "
+        f'echo "$want  {archive}" | sha256sum -c --strict -'
+    )
+
+
+def install_release(url: str, version: str, sha256: str | None) -> OperationMeta:
+    """Download (sha256-checked) and unpack; the old lib/ollama goes first so no stale runner stays."""
+    filename = posixpath.basename(url)
+    archive = f"{CACHE}/ollama-{version}-{filename}"
+    files.directory(name=f"Download cache {CACHE}", path=CACHE, mode="755")
+    check = []
+    if not sha256:  # the release's own sha256sum.txt, fetched beside the tarball, checked before unpacking
+        sums = f"{archive}.sha256sum.txt"
+        files.download(
+            name=f"Download Ollama {version} sha256sum.txt",
+            src=posixpath.join(posixpath.dirname(url), "sha256sum.txt"),
+            dest=sums,
+        )
+        check = [verify_command(sums, filename, archive)]
+    source = f"sha256 {sha256[:12]}... from the catalog" if sha256 else "checked against sha256sum.txt"
+    files.download(name=f"Download Ollama {version} ({source})", src=url, dest=archive, sha256sum=sha256)
+    return server.shell(
+        name=f"Unpack Ollama {version} into /usr/local",
+        commands=[
+            *check,
+            f"rm -rf /usr/local/lib/ollama && tar --zstd -xf {shlex.quote(archive)} -C /usr/local",
+        ],
+    )
+
+
 @deploy("ollama")
 def ollama() -> None:
     cfg = host.data.vm.services.ollama
@@ -30,31 +66,7 @@ def ollama() -> None:
     service_user("ollama", "/usr/share/ollama", shell="/bin/false")
     unpacked = ()
     if host.get_fact(OllamaVersion) != cfg.version:
-        url = release_url(cfg.url, cfg.version)
-        filename = posixpath.basename(url)
-        sha256 = cfg.sha256
-        if not sha256:
-            sums_url = posixpath.join(posixpath.dirname(url), "sha256sum.txt")
-            sha256 = parsers.checksum_for(host.get_fact(RemoteText, url=sums_url) or "", filename)
-            if not sha256:
-                stop(f"no sha256 for {filename} in {sums_url}: set services.ollama.sha256 in the catalog")
-                return
-        archive = f"{CACHE}/ollama-{cfg.version}-{filename}"
-        files.directory(name=f"Download cache {CACHE}", path=CACHE, mode="755")
-        files.download(
-            name=f"Download Ollama {cfg.version} (sha256 {sha256[:12]}...)",
-            src=url,
-            dest=archive,
-            sha256sum=sha256,
-        )
-        unpacked = (
-            server.shell(
-                name=f"Unpack Ollama {cfg.version} into /usr/local",
-                commands=[
-                    f"rm -rf /usr/local/lib/ollama && tar --zstd -xf {shlex.quote(archive)} -C /usr/local"
-                ],
-            ),
-        )
+        unpacked = (install_release(release_url(cfg.url, cfg.version), cfg.version, cfg.sha256),)
     files.directory(
         name=f"Model store {cfg.models_dir}", path=cfg.models_dir, user="ollama", group="ollama", mode="755"
     )

@@ -90,16 +90,6 @@ def parse_cloud_init_status(output: str) -> str | None:
     return found[1] if found else None
 
 
-def checksum_for(sha256sum_txt: str, filename: str) -> str | None:
-    """The sha256 of `filename` in a `sha256sum.txt` (lines: HASH  [./ or *]NAME)."""
-    for line in sha256sum_txt.splitlines():
-        parts = line.split()
-        named = len(parts) == 2 and parts[1].lstrip("*").removeprefix("./") == filename
-        if named and re.fullmatch(r"[0-9a-f]{64}", parts[0].lower()):
-            return parts[0].lower()
-    return None
-
-
 @dataclass(frozen=True)
 class UfwStatus:
     active: bool

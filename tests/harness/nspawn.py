@@ -117,7 +117,7 @@ def _add_admin(root: Path) -> None:
 
 
 @dataclass
-class TestHost:
+class NspawnHost:
     """A booted container: its address, the SSH key and known_hosts file that reach it."""
 
     address: str
@@ -152,7 +152,7 @@ class TestHost:
 
 
 @contextlib.contextmanager
-def booted(work: Path, binds: dict[str, str] | None = None, name: str = "aimtest") -> Iterator[TestHost]:
+def booted(work: Path, binds: dict[str, str] | None = None, name: str = "aimtest") -> Iterator[NspawnHost]:
     """Boot an ephemeral copy of the base in its own network namespace; always stop it afterwards.
 
     `binds` maps host paths to read-only paths inside (payloads an air-gapped admin would mirror).
@@ -165,6 +165,8 @@ def booted(work: Path, binds: dict[str, str] | None = None, name: str = "aimtest
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key), "-C", "aimachine-test"],
             check=True,
         )
+    # a link left by an earlier run that was killed would be mistaken for this boot's veth
+    subprocess.run(["ip", "link", "delete", f"ve-{name}"], capture_output=True, check=False)
     args = [
         "systemd-nspawn",
         "-b",
@@ -188,7 +190,7 @@ def booted(work: Path, binds: dict[str, str] | None = None, name: str = "aimtest
     forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
     try:
         _wire_veth(f"ve-{name}", proc)
-        host = TestHost(TARGET_IP, ADMIN, key, work / "known_hosts")
+        host = NspawnHost(TARGET_IP, ADMIN, key, work / "known_hosts")
         _wait_for_ssh(host, proc, work / "nspawn.log")
         yield host
     finally:
@@ -215,7 +217,7 @@ def _wire_veth(link: str, proc: subprocess.Popen) -> None:
     subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
 
-def _wait_for_ssh(host: TestHost, proc: subprocess.Popen, log: Path, deadline_s: float = 60) -> None:
+def _wait_for_ssh(host: NspawnHost, proc: subprocess.Popen, log: Path, deadline_s: float = 60) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc.poll() is not None:

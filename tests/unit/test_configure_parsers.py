@@ -60,19 +60,6 @@ def test_cloud_init_status():
     assert parsers.parse_cloud_init_status("") is None
 
 
-def test_checksum_for_release_sums():
-    sums = (
-        "aaaa  ./broken\n"
-        + "1" * 64
-        + "  ./ollama-linux-arm64.tar.zst\n"
-        + "2" * 64
-        + "  ./ollama-linux-amd64.tar.zst\n"
-    )
-    assert parsers.checksum_for(sums, "ollama-linux-amd64.tar.zst") == "2" * 64
-    assert parsers.checksum_for(sums, "ollama-darwin.tgz") is None
-    assert parsers.checksum_for("", "x") is None
-
-
 def test_ufw_status_real_output_and_plan():
     status = parsers.parse_ufw_status(read("ufw-status-verbose.active.txt"))
     assert status.active and status.incoming == "deny" and status.outgoing == "allow"
