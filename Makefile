@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine configure
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -52,3 +52,6 @@ deploy-vm-llm-aimachine: lab-env $(BIN)/.installed ## Deploy vm-llm-aimachine en
 	$(AIMACHINE) catalog validate
 	@echo "deploy: this version checks the catalog only; provisioning and configuration are not wired in yet." >&2
 	@exit 1
+
+configure: $(BIN)/.installed ## Configure the VM named by VM= (default vm-llm-aimachine) with pyinfra; a re-run changes nothing
+	$(AIMACHINE) configure $(VM)

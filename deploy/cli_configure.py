@@ -30,6 +30,8 @@ def configure(name: str, dry: bool, steps: str | None, catalog_path: str) -> Non
     vm = load_catalog(catalog_path).vm(name)  # a bad catalog or name stops here, before any connection
     click.echo(f"configure {name} at {vm_address(vm)}{' (dry run)' if dry else ''}:")
     outcome = run_configure(catalog_path, name, dry=dry, steps=steps, echo=click.echo)
+    for name_of_op in outcome.operations if dry else []:
+        click.echo(f"  would change: {name_of_op}")
     verb = "would change" if dry else "changed"
     click.echo(f"configure {name}: {outcome.changed} operation{'s' if outcome.changed != 1 else ''} {verb}, "
                f"{outcome.unchanged} already as the catalog says")

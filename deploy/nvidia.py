@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from deploy.configure.parsers import matching_lines
+
 # driver   : nvidia-driver-580-open - distro non-free recommended
 _DRIVER_LINE = re.compile(
     r"^driver\s*:\s*(?P<name>\S+)\s+-\s+(?P<origin>distro|third-party)\s+(?P<license>free|non-free)"
@@ -42,13 +44,8 @@ class OfferedDriver:
 
 def parse_offered(ubuntu_drivers_output: str) -> list[OfferedDriver]:
     """The `driver :` lines of `ubuntu-drivers devices`; noise lines (udevadm, aplay) are ignored."""
-    offered = []
-    for line in ubuntu_drivers_output.splitlines():
-        found = _DRIVER_LINE.match(line.strip())
-        if found:
-            flags = found["flags"].split()
-            offered.append(OfferedDriver(found["name"], found["origin"] == "distro", "recommended" in flags))
-    return offered
+    return [OfferedDriver(found["name"], found["origin"] == "distro", "recommended" in found["flags"].split())
+            for found in matching_lines(_DRIVER_LINE, ubuntu_drivers_output)]
 
 
 def choose_driver(ubuntu_drivers_output: str, branch: int | str = "auto") -> str:

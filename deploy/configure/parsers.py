@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # 01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GB206 [...] [10de:2d04] (rev a1)
@@ -25,15 +26,21 @@ class PciDevice:
         return self.pci_class in _DISPLAY_CLASSES
 
 
+def matching_lines(pattern: re.Pattern, output: str) -> Iterator[re.Match]:
+    """The matches of PATTERN on each (stripped) line; other lines, such as noise on stderr, are skipped."""
+    for line in output.splitlines():
+        found = pattern.match(line.strip())
+        if found:
+            yield found
+
+
 def parse_lspci(output: str) -> list[PciDevice]:
     """`lspci -nn` or `lspci -Dnn` lines; other lines are ignored."""
     devices = []
-    for line in output.splitlines():
-        found = _LSPCI.match(line.strip())
-        if found:
-            bdf = found["bdf"].lower()
-            address = bdf if bdf.count(":") == 2 else f"0000:{bdf}"
-            devices.append(PciDevice(address, found["cls"], f"{found['vendor']}:{found['device']}".lower()))
+    for found in matching_lines(_LSPCI, output):
+        bdf = found["bdf"].lower()
+        address = bdf if bdf.count(":") == 2 else f"0000:{bdf}"
+        devices.append(PciDevice(address, found["cls"], f"{found['vendor']}:{found['device']}".lower()))
     return devices
 
 

@@ -22,7 +22,6 @@ from deploy.errors import PhaseError
 PROJECT = Path(__file__).resolve().parent.parent.parent
 INVENTORY = PROJECT / "inventory.py"
 DEPLOY_FILE = PROJECT / "deploy" / "configure_vm.py"
-_TRACEBACK = ("Traceback (most recent call last)", "  File ", "    ")
 
 
 @dataclass(frozen=True)
@@ -63,9 +62,25 @@ def failing_operation(log: str, max_lines: int = 60) -> tuple[str, str]:
         lines = [ln for ln in log.splitlines() if ln.strip()]
         return "before any operation (connecting or loading the deploy)", "\n".join(lines[-max_lines:])
     name, _, body = blocks[-1].partition("\n")
-    body = body.split("\n--> ", 1)[0]
-    lines = [ln for ln in body.splitlines() if ln.strip() and not ln.startswith(_TRACEBACK)]
+    lines = [ln.strip() for ln in _without_traceback(body.split("\n--> ", 1)[0].splitlines())]
+    # a ConfigureStop's message is already the operation's name
+    noise = ("ConfigureStop", "executed 0 commands")
+    lines = [ln for ln in lines if ln and not any(n in ln for n in noise)]
     return name.strip(), "\n".join(lines[-max_lines:])
+
+
+def _without_traceback(lines: list[str]) -> list[str]:
+    """Python tracebacks (pyinfra prints one for an exception in an operation) say nothing to an admin."""
+    kept, in_traceback = [], False
+    for line in lines:
+        if line.strip().startswith("Traceback (most recent call last)"):
+            in_traceback = True
+        elif in_traceback and line and not line.startswith(" "):
+            in_traceback = False  # the exception line ends the traceback; it is dropped with it
+            continue
+        if not in_traceback:
+            kept.append(line)
+    return kept
 
 
 def outcome_from_json(stdout: str, dry: bool) -> Outcome:
@@ -85,7 +100,8 @@ def configure(catalog_path: str, vm_name: str, dry: bool = False, steps: str | N
                "AIMACHINE_VM": vm_name}
     if steps:
         run_env["AIMACHINE_STEPS"] = steps
-    argv = [pyinfra_bin(), "-y", "--json", *(["--dry"] if dry else []), str(INVENTORY), str(DEPLOY_FILE)]
+    # --json without -y prints the plan and changes nothing; with -y it runs and prints the results
+    argv = [pyinfra_bin(), *([] if dry else ["-y"]), "--json", str(INVENTORY), str(DEPLOY_FILE)]
     proc = subprocess.Popen(argv, cwd=PROJECT, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     log = []
