@@ -99,6 +99,16 @@ class OllamaModels(FactBase):
         return parsers.parse_ollama_list(_text(output))
 
 
+class SshClientAddress(FactBase):
+    """The address this SSH session comes from, as the VM sees it (read without sudo: it keeps the env)."""
+
+    def command(self) -> str:
+        return 'echo "${SSH_CLIENT%% *}"'
+
+    def process(self, output: list[str]) -> str | None:
+        return output[0].strip() if output and output[0].strip() else None
+
+
 class UfwStatus(FactBase):
     requires_command = "ufw"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from deploy.configure.parsers import UfwStatus
 
 SSH_PORT = 22
@@ -41,3 +43,14 @@ def ufw_commands(
     if not status.active:
         commands.append("ufw --force enable")
     return commands
+
+
+def locks_out(client: str | None, network: str) -> bool:
+    """Would a firewall that allows SSH only from NETWORK cut off this SSH client?
+
+    An unknown client (no SSH_CLIENT) or a loopback one (a tunnel; ufw always allows lo) is not."""
+    try:
+        address = ipaddress.ip_address((client or "").strip())
+    except ValueError:
+        return False
+    return not address.is_loopback and address not in ipaddress.ip_network(network, strict=False)

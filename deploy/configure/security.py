@@ -7,9 +7,9 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import server
 
-from deploy.configure.common import ensure_packages, put_files
-from deploy.configure.facts import UfwStatus
-from deploy.configure.firewall import ufw_commands, wanted_ports
+from deploy.configure.common import ensure_packages, put_files, stop
+from deploy.configure.facts import SshClientAddress, UfwStatus
+from deploy.configure.firewall import locks_out, ufw_commands, wanted_ports
 from deploy.configure.rendered import SSHD_DROPIN, split_bind, sshd_dropin
 
 
@@ -36,7 +36,14 @@ def security() -> None:
         services.ollama.expose,
         split_bind(services.ollama.bind)[1],
     )
-    commands = ufw_commands(host.get_fact(UfwStatus), vm.firewall.admin_network, ports)
+    network = vm.firewall.admin_network
+    commands = ufw_commands(host.get_fact(UfwStatus), network, ports)
+    client = host.get_fact(SshClientAddress, _sudo=False) if commands else None
+    if locks_out(client, network):
+        stop(f"this run connects from {client}, which firewall.admin_network {network} does not include: "
+             "enabling the firewall would lock you out. Put your address in admin_network (or connect from "
+             "inside it) and run again")
+        return
     if commands:
         server.shell(
             name=f"ufw: deny incoming, allow tcp {', '.join(map(str, ports))} "

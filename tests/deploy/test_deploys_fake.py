@@ -98,6 +98,16 @@ def test_no_acceptable_driver_stops_listing_the_offer(vm):
     assert [n for n in run.names if n.startswith("nvidia | Stop: ubuntu-drivers offers no -open")]
 
 
+def test_admin_outside_the_admin_network_is_not_locked_out(vm):
+    host = fresh(vm)
+    host.overrides["SSH_CLIENT"] = "10.9.9.9"
+    run = run_fake([STEPS["security"]], host.responses(), vm=vm)
+    assert run.failed
+    why = "connects from 10.9.9.9, which firewall.admin_network 192.168.0.0/24 does not include"
+    assert [n for n in run.names if why in n]
+    assert not [c for c in run.executed if c.startswith("ufw ")]
+
+
 def test_missing_keyring_checksum_stops_cuda(vm):
     no_sum = dataclasses.replace(vm, nvidia=dataclasses.replace(vm.nvidia, cuda_keyring_sha256=None))
     run = run_fake([STEPS["cuda"]], fresh(no_sum).responses(), vm=no_sum)

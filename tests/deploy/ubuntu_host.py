@@ -79,6 +79,7 @@ class UbuntuHost:
         r["/sys/bus/pci/devices/"] = self.pci_driver
         r["nvidia-smi --query-gpu"] = self.smi
         r["cloud-init status"] = "status: done"
+        r["SSH_CLIENT"] = "192.168.0.10"  # the admin's machine, inside the catalog's admin_network
         r["ollama --version"] = f"ollama version is {self.ollama_version}" if self.ollama_version else ""
         r["ollama list"] = ["NAME ID SIZE MODIFIED"] + [f"{m} abc 4.9GB now" for m in self.ollama_models]
         r["ufw status verbose"] = self.ufw if self.ufw is not None else "##PYINFRA_NOCMD##"

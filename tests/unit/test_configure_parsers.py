@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deploy.configure import parsers
 from deploy.configure.base import unsupported_os
-from deploy.configure.firewall import ufw_commands, wanted_ports
+from deploy.configure.firewall import locks_out, ufw_commands, wanted_ports
 from deploy.configure.steps import select
 from tests.conftest import FIXTURES
 
@@ -83,6 +83,13 @@ def test_ufw_plan_closes_a_service_port_no_longer_exposed():
     assert ufw_commands(status, "10.0.0.0/8", wanted_ports(False, 8000, False, 11434)) == [
         "ufw delete allow proto tcp from 10.0.0.0/8 to any port 8000"
     ]
+
+
+def test_locks_out_only_a_known_client_outside_the_network():
+    assert locks_out("10.9.9.9", "192.168.0.0/24")
+    assert not locks_out("192.168.0.10", "192.168.0.0/24")
+    assert not locks_out("127.0.0.1", "192.168.0.0/24")  # a tunnel: ufw allows loopback
+    assert not locks_out(None, "192.168.0.0/24") and not locks_out("", "192.168.0.0/24")
 
 
 def test_unsupported_os_says_what_is_supported():
