@@ -12,7 +12,7 @@ from deploy.configure.common import ensure_packages, stop
 from deploy.configure.facts import CloudInitStatus, PciDevices
 
 SUPPORTED_UBUNTU = ("22.04", "24.04")
-BASE_PACKAGES = ["curl", "ca-certificates", "zstd", "pciutils", "qemu-guest-agent"]
+BASE_PACKAGES = ["curl", "ca-certificates", "zstd", "pciutils", "qemu-guest-agent", "ubuntu-drivers-common"]
 
 
 def unsupported_os(distro: dict | None) -> str | None:

@@ -27,7 +27,8 @@ def nvidia() -> None:
     vm = host.data.vm
     offered = host.get_fact(UbuntuDriversDevices)
     if offered is None:
-        stop("ubuntu-drivers is not installed: apt-get install ubuntu-drivers-common")
+        stop("ubuntu-drivers was not installed when this run started (the base step installs "
+             "ubuntu-drivers-common): run the configuration again")
         return
     try:
         package = choose_driver(offered, vm.nvidia.driver_branch)

@@ -106,3 +106,20 @@ def test_step_selection():
 
     with pytest.raises(ValueError, match="unknown configuration step nvidai"):
         select("nvidai")
+
+
+def test_fact_classes_hand_their_output_to_the_parsers():
+    from deploy.configure import facts
+
+    assert facts.PciDriver().process(["nouveau"]) == "nouveau"
+    assert facts.PciDriver().process([]) is None
+    (gpu,) = facts.NvidiaSmi().process(read("nvidia-smi.query-name-memory-driver.noheader.csv").splitlines())
+    assert gpu.memory_mib == 16311
+    pci = facts.PciDevices().process(read("lspci-nn.rtx5060ti.txt").splitlines())
+    assert pci[0].address == "0000:01:00.0"
+    assert facts.UfwStatus().process(read("ufw-status-verbose.active.txt").splitlines()).active
+    assert facts.OllamaVersion().process(["ollama version is 0.13.5"]) == "0.13.5"
+    assert facts.CloudInitStatus().process(["status: done"]) == "done"
+    assert facts.SshClientAddress().process(["192.168.0.10"]) == "192.168.0.10"
+    assert "nvidia-driver-580-open" in facts.UbuntuDriversDevices().process(
+        read("ubuntu-drivers-devices.rtx5060ti.noble.txt").splitlines())
