@@ -74,6 +74,16 @@ def choose_driver(ubuntu_drivers_output: str, branch: int | str = "auto") -> str
     return max(good, key=lambda d: d.branch or 0).name
 
 
+def installed_open_driver(installed: list[str] | set[str] | dict) -> str | None:
+    """The non-server `-open` driver package already installed (highest branch), if any.
+
+    With `driver_branch: auto` a configured VM keeps its driver: a newer branch appearing in the
+    archive does not swap drivers on a re-run; pinning a branch in the catalog does."""
+    found = [name for name in installed
+             if (m := _NVIDIA.match(name)) and m["open"] and not m["server"]]
+    return max(found, key=lambda name: int(_NVIDIA.match(name)["branch"]), default=None)
+
+
 def install_spec(package: str) -> str:
     """`nvidia-driver-580-open` -> `nvidia:580-open`, the form `ubuntu-drivers install` takes."""
     found = _NVIDIA.match(package)

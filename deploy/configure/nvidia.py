@@ -12,7 +12,13 @@ from pyinfra.operations.util import any_changed
 from deploy.configure import parsers
 from deploy.configure.common import stop
 from deploy.configure.facts import NvidiaSmi, PciDevices, PciDriver, UbuntuDriversDevices
-from deploy.nvidia import DriverChoiceError, choose_driver, install_spec, module_package
+from deploy.nvidia import (
+    DriverChoiceError,
+    choose_driver,
+    install_spec,
+    installed_open_driver,
+    module_package,
+)
 
 # What the admin needs when nvidia-smi fails after the install: its output, the kernel's view, the packages.
 SMI_CHECK = (
@@ -30,13 +36,15 @@ def nvidia() -> None:
         stop("ubuntu-drivers was not installed when this run started (the base step installs "
              "ubuntu-drivers-common): run the configuration again")
         return
+    installed = host.get_fact(DebPackages) or {}
     try:
         package = choose_driver(offered, vm.nvidia.driver_branch)
     except DriverChoiceError as exc:
         stop(str(exc))
         return
+    if vm.nvidia.driver_branch == "auto":
+        package = installed_open_driver(installed) or package
     modules = module_package(package, host.get_fact(KernelVersion))
-    installed = host.get_fact(DebPackages) or {}
     changed = []
     if package not in installed or modules not in installed:
         spec = install_spec(package)

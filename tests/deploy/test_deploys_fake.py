@@ -112,3 +112,12 @@ def test_missing_keyring_checksum_stops_cuda(vm):
     no_sum = dataclasses.replace(vm, nvidia=dataclasses.replace(vm.nvidia, cuda_keyring_sha256=None))
     run = run_fake([STEPS["cuda"]], fresh(no_sum).responses(), vm=no_sum)
     assert run.failed and run.names[0].startswith("cuda | Stop: nvidia.cuda_keyring_sha256 is not set")
+
+
+def test_a_newer_branch_in_the_archive_does_not_swap_the_installed_driver(vm):
+    host = converged(vm)
+    host.overrides["ubuntu-drivers devices"] = (
+        "driver   : nvidia-driver-595-open - distro non-free recommended\n"
+        "driver   : nvidia-driver-580-open - distro non-free\n")
+    run = run_fake([STEPS["nvidia"]], host.responses(), vm=vm)
+    assert not run.failed and run.changed == []

@@ -36,7 +36,7 @@ HOST_IP, TARGET_IP = "10.213.0.1", "10.213.0.2"
 NFT_TABLE = "aimachine_test_nat"
 CACHE_ENV = "AIMACHINE_NSPAWN_CACHE"
 ADMIN = "ubuntu"  # the login user, as on the Ubuntu cloud image
-NEEDED = ("systemd-nspawn", "debootstrap", "nft", "ip", "ssh", "ssh-keygen")
+NEEDED = ("systemd-nspawn", "debootstrap", "nft", "ip", "ssh", "ssh-keygen", "zstd")
 
 
 def unavailable_reason() -> str | None:
@@ -47,7 +47,7 @@ def unavailable_reason() -> str | None:
     if missing:
         return (
             f"missing {', '.join(missing)}: apt-get install systemd-container debootstrap "
-            "nftables iproute2 openssh-client (CI installs them)"
+            "nftables iproute2 openssh-client zstd (CI installs them)"
         )
     return None
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.nvidia import DriverChoiceError, choose_driver, install_spec, module_package
+from deploy.nvidia import (
+    DriverChoiceError,
+    choose_driver,
+    install_spec,
+    installed_open_driver,
+    module_package,
+)
 from tests.conftest import FIXTURES
 
 REAL = (FIXTURES / "ubuntu-drivers-devices.rtx5060ti.noble.txt").read_text()
@@ -79,3 +85,11 @@ def test_module_package_names_the_running_kernel():
         module_package("nvidia-driver-580-open", "6.8.0-88-generic")
         == "linux-modules-nvidia-580-open-6.8.0-88-generic"
     )
+
+
+def test_an_installed_open_driver_is_kept_under_auto():
+    assert installed_open_driver({"nvidia-driver-580-open": ["580.95.05"], "nvtop": ["3"]}) == \
+        "nvidia-driver-580-open"
+    assert installed_open_driver(["nvidia-driver-580-server-open", "nvidia-driver-570"]) is None
+    both = ["nvidia-driver-570-open", "nvidia-driver-580-open"]
+    assert installed_open_driver(both) == "nvidia-driver-580-open"
