@@ -12,6 +12,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from deploy import state
@@ -57,5 +58,17 @@ def host_data(vm: Vm, env: dict[str, str] | None = None) -> dict[str, Any]:
 def inventory_hosts(catalog: Catalog | None = None) -> list[tuple[str, dict[str, Any]]]:
     catalog = catalog or load_catalog(os.environ.get("AIMACHINE_CATALOG") or DEFAULT_CATALOG)
     only = os.environ.get("AIMACHINE_VM")
-    vms = [catalog.vm(only)] if only else catalog.vms
-    return [(address_of(vm), host_data(vm)) for vm in vms]
+    if only:
+        vm = catalog.vm(only)
+        return [(address_of(vm), host_data(vm))]
+    hosts, unknown = [], []
+    for vm in catalog.vms:  # every VM: those not provisioned yet are left out, and named
+        try:
+            hosts.append((address_of(vm), host_data(vm)))
+        except NoAddress as exc:
+            unknown.append(str(exc))
+    if not hosts:
+        raise NoAddress("; ".join(unknown))
+    for problem in unknown:
+        print(f"inventory: skipped {problem}", file=sys.stderr)
+    return hosts

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from deploy.catalog import load_catalog
 from deploy.configure.inventory import host_data
 from deploy.configure.run import failing_operation, outcome_from_json, progress_line
@@ -82,3 +84,25 @@ def test_configure_streams_progress_and_counts_changes():
     assert run.returncode == 0, run.stderr
     assert "  monitoring | Write /usr/local/bin/gpu-status\n    [@fake/vm] Success" in run.stdout
     assert "configure vm-llm-aimachine: 4 operations changed, 0 already as the catalog says" in run.stdout
+
+
+def test_inventory_lists_vms_with_an_address_and_names_the_others(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from deploy.configure.inventory import NoAddress, inventory_hosts
+    from deploy.state import update
+
+    catalog = load_catalog(ROOT / "catalog.yml")
+    other = dataclasses.replace(catalog.vms[0], name="vm-other", vmid=141)
+    catalog = dataclasses.replace(catalog, vms=[catalog.vms[0], other])
+    monkeypatch.setenv("AIMACHINE_STATE_DIR", str(tmp_path))
+    for var in ("AIMACHINE_VM", "AIMACHINE_SSH_HOST"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(NoAddress, match="vm-llm-aimachine: no address known"):
+        inventory_hosts(catalog)
+    update("vm-other", address="10.1.2.3")
+    hosts = inventory_hosts(catalog)
+    assert [(name, data["vm"].name) for name, data in hosts] == [("10.1.2.3", "vm-other")]
+    assert "skipped vm-llm-aimachine: no address known" in capsys.readouterr().err
+    monkeypatch.setenv("AIMACHINE_VM", "vm-other")
+    assert inventory_hosts(catalog)[0][0] == "10.1.2.3"
