@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -76,3 +76,5 @@ status: lab-env $(BIN)/.installed ## Show the VM at a glance: state, address, GP
 
 destroy: lab-env $(BIN)/.installed ## Destroy the VM after checking its id and name, asks first (VM=name)
 	$(AIMACHINE) destroy $(VM)
+configure: $(BIN)/.installed ## Configure the VM named by VM= (default vm-llm-aimachine) with pyinfra; a re-run changes nothing
+	$(AIMACHINE) configure $(VM)

@@ -14,6 +14,7 @@ from deploy import (
     __version__,
     cli_access,
     cli_bench,
+    cli_configure,
     cli_lifecycle,
     cli_proxmox,
     cli_verify,
@@ -96,6 +97,7 @@ cli.add_command(cli_access.ssh_command)
 cli.add_command(cli_bench.bench)
 cli.add_command(cli_proxmox.preflight)
 cli.add_command(cli_proxmox.provision)
+cli.add_command(cli_configure.configure)
 
 
 def main() -> None:

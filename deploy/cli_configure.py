@@ -1,0 +1,37 @@
+"""`aimachine configure NAME`: the VM's software, by pyinfra (deploy/configure_vm.py)."""
+
+from __future__ import annotations
+
+import click
+
+from deploy.catalog import load_catalog
+from deploy.cli_common import catalog_option
+from deploy.configure.run import configure as run_configure
+from deploy.configure.run import vm_address
+from deploy.configure.steps import STEPS, select
+
+
+def _steps(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    try:
+        select(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+@click.command("configure")
+@click.argument("name")
+@click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--steps", metavar="LIST", callback=_steps,
+              help=f"Only these steps, comma separated: {','.join(STEPS)}.")
+@catalog_option
+def configure(name: str, dry: bool, steps: str | None, catalog_path: str) -> None:
+    """Configure VM NAME: driver, CUDA, vLLM, Ollama, hardening, monitoring (exit 6 on failure)."""
+    vm = load_catalog(catalog_path).vm(name)  # a bad catalog or name stops here, before any connection
+    click.echo(f"configure {name} at {vm_address(vm)}{' (dry run)' if dry else ''}:")
+    outcome = run_configure(catalog_path, name, dry=dry, steps=steps, echo=click.echo)
+    for name_of_op in outcome.operations if dry else []:
+        click.echo(f"  would change: {name_of_op}")
+    verb = "would change" if dry else "changed"
+    click.echo(f"configure {name}: {outcome.changed} operation{'s' if outcome.changed != 1 else ''} {verb}, "
+               f"{outcome.unchanged} already as the catalog says")

@@ -1,0 +1,49 @@
+"""cuda: NVIDIA's apt repo (sha256-checked cuda-keyring), the catalog's cuda-toolkit, never the driver."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import files, server
+
+from deploy.configure.common import ensure_packages, put_files, stop
+from deploy.configure.rendered import cuda_files
+
+CACHE = "/var/cache/aimachine"
+KEYRING_URL = (
+    "https://developer.download.nvidia.com/compute/cuda/repos/{repo}/x86_64/cuda-keyring_{version}_all.deb"
+)
+
+
+def cuda_repo(ubuntu_release: str) -> str:
+    """NVIDIA names its repos after the Ubuntu release: 24.04 -> ubuntu2404."""
+    return "ubuntu" + ubuntu_release.replace(".", "")
+
+
+@deploy("cuda")
+def cuda() -> None:
+    nv = host.data.vm.nvidia
+    keyring_sha256 = nv.cuda_keyring_sha256
+    if not keyring_sha256:
+        stop(
+            "nvidia.cuda_keyring_sha256 is not set: every download is checked. Download the .deb named "
+            "in README (Configuration: CUDA), run sha256sum on it and put the value in the catalog"
+        )
+        return
+    release = (host.get_fact(LinuxDistribution) or {}).get("release_meta", {}).get("VERSION_ID", "24.04")
+    put_files(cuda_files())  # the driver pin goes in before NVIDIA's repo can offer anything
+    installed = host.get_fact(DebPackages) or {}
+    if nv.cuda_keyring_version not in installed.get("cuda-keyring", []):
+        url = KEYRING_URL.format(repo=cuda_repo(release), version=nv.cuda_keyring_version)
+        deb = f"{CACHE}/cuda-keyring_{nv.cuda_keyring_version}_all.deb"
+        files.directory(name=f"Download cache {CACHE}", path=CACHE, mode="755")
+        files.download(
+            name=f"Download cuda-keyring {nv.cuda_keyring_version} ({cuda_repo(release)})",
+            src=url,
+            dest=deb,
+            sha256sum=keyring_sha256,
+        )
+        server.shell(name="Install cuda-keyring (NVIDIA's CUDA repository)", commands=[f"dpkg -i {deb}"])
+    ensure_packages([nv.cuda_toolkit], "the CUDA toolkit")

@@ -1,0 +1,119 @@
+"""Custom pyinfra facts: each runs one read-only command and hands its output to a pure parser."""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra.api import FactBase
+
+from deploy.configure import parsers
+
+
+def _text(output: list[str]) -> str:
+    return "\n".join(output)
+
+
+class UbuntuDriversDevices(FactBase):
+    """The raw `ubuntu-drivers devices` output (noise included), or None without ubuntu-drivers."""
+
+    requires_command = "ubuntu-drivers"
+
+    def command(self) -> str:
+        return "ubuntu-drivers devices 2>&1 || true"
+
+    def process(self, output: list[str]) -> str:
+        return _text(output)
+
+
+class PciDevices(FactBase):
+    """`lspci -Dnn` as PciDevice records; None when lspci is missing."""
+
+    requires_command = "lspci"
+    default = list
+
+    def command(self) -> str:
+        return "lspci -Dnn"
+
+    def process(self, output: list[str]) -> list[parsers.PciDevice]:
+        return parsers.parse_lspci(_text(output))
+
+
+class PciDriver(FactBase):
+    """The kernel driver bound to a PCI function (`nouveau`, `nvidia`), None when unbound."""
+
+    def command(self, address: str) -> str:
+        link = shlex.quote(f"/sys/bus/pci/devices/{address}/driver")
+        return f'if [ -e {link} ]; then basename "$(readlink {link})"; fi'
+
+    def process(self, output: list[str]) -> str | None:
+        return output[0].strip() if output and output[0].strip() else None
+
+
+class NvidiaSmi(FactBase):
+    """GPUs nvidia-smi reports; [] when it fails (no driver loaded), None when it is not installed."""
+
+    requires_command = "nvidia-smi"
+
+    def command(self) -> str:
+        return (
+            "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader "
+            "2>/dev/null || true"
+        )
+
+    def process(self, output: list[str]) -> list[parsers.SmiGpu]:
+        return parsers.parse_smi_query(_text(output))
+
+
+class CloudInitStatus(FactBase):
+    requires_command = "cloud-init"
+
+    def command(self) -> str:
+        return "cloud-init status 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> str | None:
+        return parsers.parse_cloud_init_status(_text(output))
+
+
+class OllamaVersion(FactBase):
+    """The installed Ollama's version, None when /usr/local/bin/ollama is missing or broken."""
+
+    def command(self) -> str:
+        return "if [ -x /usr/local/bin/ollama ]; then /usr/local/bin/ollama --version 2>&1 || true; fi"
+
+    def process(self, output: list[str]) -> str | None:
+        return parsers.parse_ollama_version(_text(output))
+
+
+class OllamaModels(FactBase):
+    """Models the running Ollama holds; [] when it is not running."""
+
+    default = list
+
+    def command(self, bind: str) -> str:
+        return (
+            f"if [ -x /usr/local/bin/ollama ]; then OLLAMA_HOST={shlex.quote(bind)} "
+            "/usr/local/bin/ollama list 2>/dev/null || true; fi"
+        )
+
+    def process(self, output: list[str]) -> list[str]:
+        return parsers.parse_ollama_list(_text(output))
+
+
+class SshClientAddress(FactBase):
+    """The address this SSH session comes from, as the VM sees it (read without sudo: it keeps the env)."""
+
+    def command(self) -> str:
+        return 'echo "${SSH_CLIENT%% *}"'
+
+    def process(self, output: list[str]) -> str | None:
+        return output[0].strip() if output and output[0].strip() else None
+
+
+class UfwStatus(FactBase):
+    requires_command = "ufw"
+
+    def command(self) -> str:
+        return "ufw status verbose"
+
+    def process(self, output: list[str]) -> parsers.UfwStatus:
+        return parsers.parse_ufw_status(_text(output))

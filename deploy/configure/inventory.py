@@ -1,0 +1,74 @@
+"""Hosts for pyinfra from the catalog: one per VM, addressed by static IP or the recorded address.
+
+Environment:
+  AIMACHINE_CATALOG   the catalog (default catalog.yml)
+  AIMACHINE_VM        only this VM (default: every VM in the catalog)
+  AIMACHINE_STEPS     only these configuration steps, comma separated (default: all)
+  AIMACHINE_SSH_HOST, AIMACHINE_SSH_PORT, AIMACHINE_SSH_USER, AIMACHINE_SSH_KEY,
+  AIMACHINE_SSH_KNOWN_HOSTS
+                      override the connection (a test host, a jump through a tunnel)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from deploy import state
+from deploy.catalog import DEFAULT_CATALOG, Catalog, Vm, load_catalog
+
+
+class NoAddress(LookupError):
+    pass
+
+
+def address_of(vm: Vm) -> str:
+    """The catalog's static address, else the one the provision step recorded."""
+    found = os.environ.get("AIMACHINE_SSH_HOST") or vm.static_address() or state.recorded_address(vm.name)
+    if not found:
+        raise NoAddress(
+            f"{vm.name}: no address known: the catalog says ipv4: dhcp and no run has recorded "
+            f"one in {state.state_dir()}/{vm.name}.json"
+        )
+    return found
+
+
+def host_data(vm: Vm, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Connection settings and the VM's catalog entry, as pyinfra host data."""
+    env = os.environ if env is None else env
+    user = env.get("AIMACHINE_SSH_USER") or vm.login.user
+    data: dict[str, Any] = {
+        "ssh_user": user,
+        "ssh_port": int(env.get("AIMACHINE_SSH_PORT") or 22),
+        "ssh_key": env.get("AIMACHINE_SSH_KEY") or vm.login.private_key_path(),
+        "ssh_allow_agent": False,
+        "ssh_look_for_keys": False,
+        "ssh_strict_host_key_checking": "accept-new",
+        "vm": vm,
+        "steps": env.get("AIMACHINE_STEPS") or None,
+    }
+    if env.get("AIMACHINE_SSH_KNOWN_HOSTS"):
+        data["ssh_known_hosts_file"] = env["AIMACHINE_SSH_KNOWN_HOSTS"]
+    if user != "root":
+        data["_sudo"] = True
+    return data
+
+
+def inventory_hosts(catalog: Catalog | None = None) -> list[tuple[str, dict[str, Any]]]:
+    catalog = catalog or load_catalog(os.environ.get("AIMACHINE_CATALOG") or DEFAULT_CATALOG)
+    only = os.environ.get("AIMACHINE_VM")
+    if only:
+        vm = catalog.vm(only)
+        return [(address_of(vm), host_data(vm))]
+    hosts, unknown = [], []
+    for vm in catalog.vms:  # every VM: those not provisioned yet are left out, and named
+        try:
+            hosts.append((address_of(vm), host_data(vm)))
+        except NoAddress as exc:
+            unknown.append(str(exc))
+    if not hosts:
+        raise NoAddress("; ".join(unknown))
+    for problem in unknown:
+        print(f"inventory: skipped {problem}", file=sys.stderr)
+    return hosts

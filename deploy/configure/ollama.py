@@ -1,0 +1,87 @@
+"""ollama: the pinned release tarball (sha256-checked) in /usr/local, its own user, unit + drop-in,
+models pulled when missing. Never the install.sh script (it would add NVIDIA's driver packages)."""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files, server
+
+from deploy.configure import parsers
+from deploy.configure.common import ensure_packages
+from deploy.configure.facts import OllamaModels, OllamaVersion
+from deploy.configure.rendered import ollama_files
+from deploy.configure.services import managed_service, service_user
+
+CACHE = "/var/cache/aimachine"
+
+
+def release_url(template: str, version: str) -> str:
+    return template.format(version=version)
+
+
+def verify_command(sums: str, filename: str, archive: str) -> str:
+    """Check ARCHIVE against FILENAME's line in a sha256sum.txt; a missing line fails with a remedy."""
+    return (
+        f'want=$(awk \'$2 == "./{filename}" || $2 == "{filename}" {{print $1}}\' {shlex.quote(sums)}); '
+        f'[ -n "$want" ] || {{ echo \'no sha256 for {filename} in the release sha256sum.txt: '
+        "set services.ollama.sha256 in the catalog'; exit 1; }; "
+        f'echo "$want  {archive}" | sha256sum -c --strict -'
+    )
+
+
+def install_release(url: str, version: str, sha256: str | None) -> OperationMeta:
+    """Download (sha256-checked) and unpack; the old lib/ollama goes first so no stale runner stays."""
+    filename = posixpath.basename(url)
+    archive = f"{CACHE}/ollama-{version}-{filename}"
+    files.directory(name=f"Download cache {CACHE}", path=CACHE, mode="755")
+    check = []
+    if not sha256:  # the release's own sha256sum.txt, fetched beside the tarball, checked before unpacking
+        sums = f"{archive}.sha256sum.txt"
+        files.download(
+            name=f"Download Ollama {version} sha256sum.txt",
+            src=posixpath.join(posixpath.dirname(url), "sha256sum.txt"),
+            dest=sums,
+        )
+        check = [verify_command(sums, filename, archive)]
+    source = f"sha256 {sha256[:12]}... from the catalog" if sha256 else "checked against sha256sum.txt"
+    files.download(name=f"Download Ollama {version} ({source})", src=url, dest=archive, sha256sum=sha256)
+    return server.shell(
+        name=f"Unpack Ollama {version} into /usr/local",
+        commands=[
+            *check,
+            f"rm -rf /usr/local/lib/ollama && tar --zstd -xf {shlex.quote(archive)} -C /usr/local",
+        ],
+    )
+
+
+@deploy("ollama")
+def ollama() -> None:
+    cfg = host.data.vm.services.ollama
+    ensure_packages(["curl", "zstd", "ca-certificates"], "download tools")
+    service_user("ollama", "/usr/share/ollama", shell="/bin/false")
+    unpacked = ()
+    if host.get_fact(OllamaVersion) != cfg.version:
+        unpacked = (install_release(release_url(cfg.url, cfg.version), cfg.version, cfg.sha256),)
+    files.directory(
+        name=f"Model store {cfg.models_dir}", path=cfg.models_dir, user="ollama", group="ollama", mode="755"
+    )
+    managed_service("ollama", ollama_files(cfg), cfg.enabled, also_changed=unpacked)
+    if not cfg.enabled:
+        return
+    present = host.get_fact(OllamaModels, bind=cfg.bind)
+    for model in cfg.models:
+        if not parsers.has_model(present, model):
+            server.shell(
+                name=f"Pull model {model}",
+                commands=[
+                    f"export OLLAMA_HOST={shlex.quote(cfg.bind)}; "
+                    "for i in $(seq 60); do /usr/local/bin/ollama list >/dev/null 2>&1 && break; "
+                    "sleep 1; done; "
+                    f"/usr/local/bin/ollama pull {shlex.quote(model)}"
+                ],
+            )

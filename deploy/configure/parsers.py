@@ -1,0 +1,119 @@
+"""Pure parsers for what the configuration facts read on the VM. Tested on real outputs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+# 01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GB206 [...] [10de:2d04] (rev a1)
+_LSPCI = re.compile(
+    r"^(?P<bdf>(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\s+.*?\[(?P<cls>[0-9a-f]{4})\]:"
+    r".*\[(?P<vendor>[0-9a-f]{4}):(?P<device>[0-9a-f]{4})\]",
+    re.IGNORECASE,
+)
+_DISPLAY_CLASSES = ("0300", "0302")  # VGA and 3D controller
+
+
+@dataclass(frozen=True)
+class PciDevice:
+    address: str  # with the domain: 0000:01:00.0
+    pci_class: str
+    vendor_device: str
+
+    @property
+    def is_display(self) -> bool:
+        return self.pci_class in _DISPLAY_CLASSES
+
+
+def matching_lines(pattern: re.Pattern, output: str) -> Iterator[re.Match]:
+    """The matches of PATTERN on each (stripped) line; other lines, such as noise on stderr, are skipped."""
+    for line in output.splitlines():
+        found = pattern.match(line.strip())
+        if found:
+            yield found
+
+
+def parse_lspci(output: str) -> list[PciDevice]:
+    """`lspci -nn` or `lspci -Dnn` lines; other lines are ignored."""
+    devices = []
+    for found in matching_lines(_LSPCI, output):
+        bdf = found["bdf"].lower()
+        address = bdf if bdf.count(":") == 2 else f"0000:{bdf}"
+        devices.append(PciDevice(address, found["cls"], f"{found['vendor']}:{found['device']}".lower()))
+    return devices
+
+
+def nvidia_gpu(devices: list[PciDevice]) -> PciDevice | None:
+    """The first NVIDIA display function (vendor 10de): never matched by name, old pci.ids lack it."""
+    return next((d for d in devices if d.vendor_device.startswith("10de:") and d.is_display), None)
+
+
+@dataclass(frozen=True)
+class SmiGpu:
+    name: str
+    memory_mib: int
+    driver: str | None
+
+
+def parse_smi_query(output: str) -> list[SmiGpu]:
+    """`nvidia-smi --query-gpu=name,memory.total[,driver_version] --format=csv[,noheader]`."""
+    gpus = []
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) < 2 or cells[0] == "name":
+            continue
+        memory = re.match(r"(\d+)\s*MiB", cells[1])
+        if memory:
+            gpus.append(SmiGpu(cells[0], int(memory[1]), cells[2] if len(cells) > 2 else None))
+    return gpus
+
+
+def parse_ollama_version(output: str) -> str | None:
+    """`ollama --version`: 'ollama version is 0.13.5' or, with no server, 'client version is 0.13.5'."""
+    found = re.search(r"(?:ollama|client) version is (\S+)", output)
+    return found[1] if found else None
+
+
+def parse_ollama_list(output: str) -> list[str]:
+    """`ollama list`: model names from the NAME column (header and blank lines skipped)."""
+    names = []
+    for line in output.splitlines():
+        parts = line.split()
+        if parts and parts[0] != "NAME":
+            names.append(parts[0])
+    return names
+
+
+def has_model(present: list[str], wanted: str) -> bool:
+    """`llama3.1` is listed by Ollama as `llama3.1:latest`."""
+    full = wanted if ":" in wanted else f"{wanted}:latest"
+    return full in present or wanted in present
+
+
+def parse_cloud_init_status(output: str) -> str | None:
+    """`cloud-init status`: 'status: done' -> 'done'; None when cloud-init is absent."""
+    found = re.search(r"^status:\s*(\S+)", output, re.MULTILINE)
+    return found[1] if found else None
+
+
+@dataclass(frozen=True)
+class UfwStatus:
+    active: bool
+    incoming: str | None = None  # default policy: deny / allow / reject
+    outgoing: str | None = None
+    rules: list[str] = field(default_factory=list)  # normalised: "22/tcp ALLOW IN 10.0.0.0/24"
+
+
+def parse_ufw_status(output: str) -> UfwStatus:
+    """`ufw status verbose`."""
+    active = bool(re.search(r"^Status:\s*active", output, re.MULTILINE))
+    defaults = re.search(r"^Default:\s*(\w+) \(incoming\),\s*(\w+) \(outgoing\)", output, re.MULTILINE)
+    rules, in_table = [], False
+    for line in output.splitlines():
+        if line.startswith("--"):
+            in_table = True
+            continue
+        if in_table and line.strip():
+            rules.append(" ".join(line.split()))
+    return UfwStatus(active, defaults[1] if defaults else None, defaults[2] if defaults else None, rules)

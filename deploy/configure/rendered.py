@@ -1,0 +1,92 @@
+"""Every file the configuration writes on the VM, rendered from the catalog: a pure function of it.
+
+The deploys put exactly these contents; the tests use the same functions to describe a converged host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import jinja2
+
+from deploy.catalog import Ollama, Vllm
+
+VLLM_VENV = "/opt/vllm/venv"
+VLLM_UNIT = "/etc/systemd/system/vllm.service"
+OLLAMA_UNIT = "/etc/systemd/system/ollama.service"
+OLLAMA_DROPIN = "/etc/systemd/system/ollama.service.d/aimachine.conf"
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-aimachine.conf"
+CUDA_PROFILE = "/etc/profile.d/cuda.sh"
+CUDA_PIN = "/etc/apt/preferences.d/aimachine-cuda-driver-pin"
+GPU_STATUS = "/usr/local/bin/gpu-status"
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    path: str
+    content: str
+    mode: str = "644"
+
+
+def template(name: str, **context: object) -> str:
+    text = resources.files("deploy").joinpath("templates", name).read_text(encoding="utf-8")
+    if not name.endswith(".j2"):
+        return text
+    return jinja2.Template(text, undefined=jinja2.StrictUndefined, keep_trailing_newline=True).render(
+        **context
+    )
+
+
+def split_bind(bind: str) -> tuple[str, int]:
+    host, _, port = bind.rpartition(":")
+    return host, int(port)
+
+
+def vllm_unit(vllm: Vllm) -> ManagedFile:
+    host, port = split_bind(vllm.bind)
+    return ManagedFile(
+        VLLM_UNIT,
+        template(
+            "vllm.service.j2",
+            model=vllm.model,
+            host=host,
+            port=port,
+            venv=VLLM_VENV,
+            cache_dir=vllm.cache_dir,
+            gpu_memory_utilization=vllm.gpu_memory_utilization,
+            max_model_len=vllm.max_model_len,
+        ),
+    )
+
+
+def ollama_files(ollama: Ollama) -> list[ManagedFile]:
+    return [
+        ManagedFile(OLLAMA_UNIT, template("ollama.service.j2", models_dir=ollama.models_dir)),
+        ManagedFile(
+            OLLAMA_DROPIN,
+            template(
+                "ollama-override.conf.j2",
+                bind=ollama.bind,
+                models_dir=ollama.models_dir,
+                keep_alive=ollama.keep_alive,
+                max_loaded_models=ollama.max_loaded_models,
+                num_parallel=ollama.num_parallel,
+            ),
+        ),
+    ]
+
+
+def sshd_dropin() -> ManagedFile:
+    return ManagedFile(SSHD_DROPIN, template("sshd-aimachine.conf"))
+
+
+def cuda_files() -> list[ManagedFile]:
+    return [
+        ManagedFile(CUDA_PROFILE, template("cuda.sh")),
+        ManagedFile(CUDA_PIN, template("cuda-driver-pin.pref")),
+    ]
+
+
+def gpu_status_script() -> ManagedFile:
+    return ManagedFile(GPU_STATUS, template("gpu-status.sh"), mode="755")

@@ -1,0 +1,47 @@
+"""systemd units for the model servers: write, reload, keep running, restart only after a change."""
+
+from __future__ import annotations
+
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import server, systemd
+
+from deploy.configure.common import put_files
+from deploy.configure.rendered import ManagedFile
+
+
+def service_user(name: str, home: str, shell: str = "/usr/sbin/nologin") -> None:
+    """A system user for a service, in the GPU device groups (render, video)."""
+    for group in ("render", "video"):
+        server.group(name=f"Group {group} exists", group=group, system=True)
+    server.user(
+        name=f"System user {name} (groups render, video)",
+        user=name,
+        system=True,
+        home=home,
+        shell=shell,
+        create_home=True,
+        groups=["render", "video"],
+    )
+
+
+def managed_service(
+    service: str, units: list[ManagedFile], enabled: bool, also_changed: tuple[OperationMeta, ...] = ()
+) -> None:
+    """Write the unit files; start and enable (or stop and disable) per the catalog; restart when
+    the units or the software changed, but not right after the start that already loaded them."""
+    written = put_files(units)
+    systemd.daemon_reload(name="systemctl daemon-reload", _if=lambda: any(w.did_change() for w in written))
+    start = systemd.service(
+        name=f"{service} {'enabled and running' if enabled else 'stopped and disabled'}",
+        service=service,
+        running=enabled,
+        enabled=enabled,
+    )
+    if enabled:
+        changed = (*written, *also_changed)
+        systemd.service(
+            name=f"Restart {service} for the new settings",
+            service=service,
+            restarted=True,
+            _if=lambda: any(c.did_change() for c in changed) and not start.did_change(),
+        )

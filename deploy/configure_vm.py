@@ -1,0 +1,12 @@
+"""The VM configuration: `pyinfra inventory.py deploy/configure_vm.py` (or `aimachine configure NAME`).
+
+Every setting comes from the catalog through the inventory's host data (`vm`); the host data
+`steps` (env AIMACHINE_STEPS) may narrow the run to some steps, e.g. for the test host.
+"""
+
+from pyinfra import host
+
+from deploy.configure.steps import STEPS, select
+
+for _step in select(host.data.get("steps")):
+    STEPS[_step]()

@@ -1,0 +1,99 @@
+"""Which NVIDIA driver to install: the `-open` distro driver that `ubuntu-drivers devices` offers.
+
+Blackwell cards (RTX 50) run only with the open kernel modules, and "recommended" has pointed at a
+closed driver before, so the choice is explicit: the recommended line when it is a non-server
+`-open` distro driver, else the highest-numbered such driver; none at all is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from deploy.configure.parsers import matching_lines
+
+# driver   : nvidia-driver-580-open - distro non-free recommended
+_DRIVER_LINE = re.compile(
+    r"^driver\s*:\s*(?P<name>\S+)\s+-\s+(?P<origin>distro|third-party)\s+(?P<license>free|non-free)"
+    r"(?P<flags>(?:\s+\w+)*)\s*$"
+)
+_NVIDIA = re.compile(r"^nvidia-driver-(?P<branch>\d+)(?P<server>-server)?(?P<open>-open)?$")
+
+
+class DriverChoiceError(ValueError):
+    """No acceptable driver was offered; the message lists what was."""
+
+
+@dataclass(frozen=True)
+class OfferedDriver:
+    name: str
+    distro: bool
+    recommended: bool
+
+    @property
+    def branch(self) -> int | None:
+        found = _NVIDIA.match(self.name)
+        return int(found["branch"]) if found else None
+
+    @property
+    def acceptable(self) -> bool:
+        """A non-server `-open` distro driver: the only kind that fits a GeForce Blackwell card."""
+        found = _NVIDIA.match(self.name)
+        return bool(found and found["open"] and not found["server"] and self.distro)
+
+
+def parse_offered(ubuntu_drivers_output: str) -> list[OfferedDriver]:
+    """The `driver :` lines of `ubuntu-drivers devices`; noise lines (udevadm, aplay) are ignored."""
+    return [OfferedDriver(found["name"], found["origin"] == "distro", "recommended" in found["flags"].split())
+            for found in matching_lines(_DRIVER_LINE, ubuntu_drivers_output)]
+
+
+def choose_driver(ubuntu_drivers_output: str, branch: int | str = "auto") -> str:
+    """The driver package to install, e.g. `nvidia-driver-580-open`.
+
+    `branch` is the catalog's `nvidia.driver_branch`: "auto", or a number that pins the branch.
+    Raises DriverChoiceError, listing what was offered, when nothing acceptable is there.
+    """
+    offered = parse_offered(ubuntu_drivers_output)
+    good = [d for d in offered if d.acceptable]
+    if branch != "auto":
+        good = [d for d in good if d.branch == int(branch)]
+    if not good:
+        listed = ", ".join(d.name + (" (recommended)" if d.recommended else "") for d in offered)
+        wanted = "-open distro driver" + ("" if branch == "auto" else f" of branch {branch}")
+        raise DriverChoiceError(
+            f"ubuntu-drivers offers no {wanted}; offered: {listed or 'nothing'}. "
+            "The RTX 50 series needs the open kernel modules (nvidia-driver-NNN-open); "
+            "check that the GPU is passed through (lspci -nn | grep -i nvidia) and that the "
+            "restricted/multiverse archives are enabled"
+            + ("" if branch == "auto" else ", or set nvidia.driver_branch: auto")
+        )
+    recommended = [d for d in good if d.recommended]
+    if recommended:
+        return recommended[0].name
+    return max(good, key=lambda d: d.branch or 0).name
+
+
+def installed_open_driver(installed: list[str] | set[str] | dict) -> str | None:
+    """The non-server `-open` driver package already installed (highest branch), if any.
+
+    With `driver_branch: auto` a configured VM keeps its driver: a newer branch appearing in the
+    archive does not swap drivers on a re-run; pinning a branch in the catalog does."""
+    found = [name for name in installed
+             if (m := _NVIDIA.match(name)) and m["open"] and not m["server"]]
+    return max(found, key=lambda name: int(_NVIDIA.match(name)["branch"]), default=None)
+
+
+def install_spec(package: str) -> str:
+    """`nvidia-driver-580-open` -> `nvidia:580-open`, the form `ubuntu-drivers install` takes."""
+    found = _NVIDIA.match(package)
+    if not found or not found["open"] or found["server"]:
+        raise DriverChoiceError(f"not a non-server -open driver package: {package}")
+    return f"nvidia:{found['branch']}-open"
+
+
+def module_package(package: str, kernel_release: str) -> str:
+    """The Canonical-signed precompiled module package for the running kernel."""
+    return f"linux-modules-{package.removeprefix('nvidia-driver-')}-{kernel_release}".replace(
+        "linux-modules-", "linux-modules-nvidia-", 1
+    )

@@ -1,0 +1,161 @@
+"""A scripted Ubuntu 24.04 VM with the RTX 5060 Ti for the @fake connector: fresh or converged.
+
+The fact commands pyinfra sends are answered from this model; the real outputs in tests/fixtures
+stand in for ubuntu-drivers, lspci and nvidia-smi.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.catalog import Vm
+from deploy.configure import rendered
+from deploy.configure.base import BASE_PACKAGES
+from deploy.configure.firewall import SSH_PORT
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+OS_RELEASE = """/etc/os-release
+PRETTY_NAME="Ubuntu 24.04.3 LTS"
+NAME="Ubuntu"
+VERSION_ID="24.04"
+VERSION="24.04.3 LTS (Noble Numbat)"
+VERSION_CODENAME=noble
+ID=ubuntu
+ID_LIKE=debian
+UBUNTU_CODENAME=noble
+---"""
+KERNEL = "6.8.0-88-generic"
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def _stat(path: str, kind: str, mode: str, user: str, group: str, size: int = 0) -> str:
+    letters = "".join(c if int(d) & b else "-" for d in mode[-3:] for b, c in ((4, "r"), (2, "w"), (1, "x")))
+    return f"user={user} group={group} mode={kind}{letters} atime=1 mtime=1 ctime=1 size={size} '{path}'"
+
+
+def _path_cmd(path: str) -> re.Pattern:
+    return re.compile(rf"test -e {re.escape(path)} \|\|")
+
+
+@dataclass
+class UbuntuHost:
+    vm: Vm
+    packages: dict[str, str] = field(default_factory=dict)
+    files: list[rendered.ManagedFile] = field(default_factory=list)
+    dirs: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path: (user, group, mode)
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)  # name: (home, shell)
+    units: list[str] = field(default_factory=list)  # running and enabled
+    modules: list[str] = field(default_factory=list)
+    pci_driver: str = ""
+    smi: str = ""
+    ufw: str | None = None
+    ollama_version: str | None = None
+    ollama_models: list[str] = field(default_factory=list)
+    pip_freeze: str = ""
+    overrides: dict = field(default_factory=dict)  # matcher: response, tried first
+
+    def responses(self) -> dict:
+        r: dict = {}
+        for f in self.files:
+            sha1 = hashlib.sha1(f.content.encode()).hexdigest()
+            r[re.compile(rf"sha1sum {re.escape(f.path)} ")] = f"{sha1}  {f.path}"
+            r[_path_cmd(f.path)] = _stat(f.path, "-", f.mode, "root", "root", len(f.content))
+        for path, (user, group, mode) in self.dirs.items():
+            r[_path_cmd(path)] = _stat(path, "d", mode, user, group)
+        r[re.compile(r"^uname -s")] = "Linux"
+        for tool in ("useradd", "curl"):
+            r[re.compile(rf"^command -v {tool}\b")] = f"/usr/bin/{tool}"
+        r["uname -r"] = KERNEL
+        r["-release | grep -v /"] = OS_RELEASE
+        r["dpkg -l"] = [f"ii  {name}  {version}  amd64  x" for name, version in self.packages.items()]
+        r["ubuntu-drivers devices"] = fixture("ubuntu-drivers-devices.rtx5060ti.noble.txt")
+        r["lspci -Dnn"] = ["0000:" + line for line in fixture("lspci-nn.rtx5060ti.txt").splitlines()]
+        r["/sys/bus/pci/devices/"] = self.pci_driver
+        r["nvidia-smi --query-gpu"] = self.smi
+        r["cloud-init status"] = "status: done"
+        r["SSH_CLIENT"] = "192.168.0.10"  # the admin's machine, inside the catalog's admin_network
+        r["ollama --version"] = f"ollama version is {self.ollama_version}" if self.ollama_version else ""
+        r["ollama list"] = ["NAME ID SIZE MODIFIED"] + [f"{m} abc 4.9GB now" for m in self.ollama_models]
+        r["ufw status verbose"] = self.ufw if self.ufw is not None else "##PYINFRA_NOCMD##"
+        r["/proc/modules"] = [f"{m} 100 0 - Live 0x0" for m in self.modules]
+        r["--property UnitFileState"] = [
+            x for u in self.units for x in (f"Id={u}.service", "UnitFileState=enabled")
+        ]
+        r["--property SubState"] = [x for u in self.units for x in (f"Id={u}.service", "SubState=running")]
+        r["cat /etc/passwd"] = [
+            f"{name}:x:999:999::{home}:{shell}|{name}|{name} render video||"
+            for name, (home, shell) in self.users.items()
+        ]
+        r["cat /etc/group"] = ["render:x:991:", "video:x:44:"]
+        r["pip freeze"] = self.pip_freeze
+        # overrides are tried first (the first matching key wins)
+        return {**self.overrides, **{k: v for k, v in r.items() if k not in self.overrides}}
+
+
+def fresh(vm: Vm) -> UbuntuHost:
+    """A Ubuntu 24.04 cloud-image VM just booted: the GPU is there, no driver bound."""
+    return UbuntuHost(
+        vm,
+        packages={p: "1" for p in ("openssh-server", "curl", "ca-certificates")},
+        dirs={"/etc/ssh/sshd_config.d": ("root", "root", "755")},
+    )
+
+
+def converged(vm: Vm) -> UbuntuHost:
+    """The same VM after a successful configuration: every fact matches the catalog."""
+    s, nv = vm.services, vm.nvidia
+    packages = [
+        *BASE_PACKAGES,
+        "openssh-server",
+        "ufw",
+        "nvidia-driver-580-open",
+        f"linux-modules-nvidia-580-open-{KERNEL}",
+        nv.cuda_toolkit,
+        f"python{s.vllm.python}-venv",
+        "nvtop",
+    ]
+    files = [
+        rendered.sshd_dropin(),
+        *rendered.cuda_files(),
+        rendered.vllm_unit(s.vllm),
+        *rendered.ollama_files(s.ollama),
+        rendered.gpu_status_script(),
+    ]
+    dirs = {d: ("root", "root", "755") for d in {f.path.rsplit("/", 1)[0] for f in files}}
+    dirs |= {
+        s.vllm.cache_dir: ("vllm", "vllm", "750"),
+        s.ollama.models_dir: ("ollama", "ollama", "755"),
+        "/var/cache/aimachine": ("root", "root", "755"),
+        "/usr/share/ollama": ("ollama", "ollama", "755"),
+    }
+    net = vm.firewall.admin_network
+    ufw = (
+        f"Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), disabled (routed)\n"
+        f"New profiles: skip\n\nTo                         Action      From\n"
+        f"--                         ------      ----\n{SSH_PORT}/tcp                     ALLOW IN    {net}\n"
+    )
+    files.append(rendered.ManagedFile(f"{rendered.VLLM_VENV}/bin/activate", "# venv"))
+    return UbuntuHost(
+        vm,
+        packages={**{p: "1" for p in packages}, "cuda-keyring": nv.cuda_keyring_version},
+        files=files,
+        dirs=dirs,
+        users={
+            "vllm": (s.vllm.cache_dir, "/usr/sbin/nologin"),
+            "ollama": ("/usr/share/ollama", "/bin/false"),
+        },
+        units=["vllm", "ollama", "nvidia-persistenced", "qemu-guest-agent", "ssh"],
+        modules=["nvidia", "nvidia_uvm"],
+        pci_driver="nvidia",
+        smi=fixture("nvidia-smi.query-name-memory-driver.noheader.csv"),
+        ufw=ufw,
+        ollama_version=s.ollama.version,
+        ollama_models=[m if ":" in m else f"{m}:latest" for m in s.ollama.models],
+        pip_freeze=f"pip==24.0\nvllm=={s.vllm.version}",
+    )

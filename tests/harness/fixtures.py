@@ -1,0 +1,45 @@
+"""pytest fixtures around the nspawn test host, for the integration and acceptance tests.
+
+Use them from a conftest.py: `from tests.harness.fixtures import nspawn_host, standin_payloads`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import nspawn
+from tests.harness.standins import build_ollama_release, build_vllm_index
+
+PAYLOADS_IN_HOST = "/srv/aimachine-payloads"  # where the test host sees the local mirror (read-only)
+VLLM_VERSION, OLLAMA_VERSION = "0.32.0", "0.13.5"
+
+
+@pytest.fixture(scope="session")
+def standin_payloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local mirror: a package index with the stand-in vllm wheel, an Ollama release directory."""
+    root = tmp_path_factory.mktemp("payloads")
+    build_vllm_index(root, VLLM_VERSION)
+    build_ollama_release(root / "ollama", OLLAMA_VERSION)
+    return root
+
+
+@pytest.fixture(scope="session")
+def nspawn_host(
+    tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path
+) -> Iterator[nspawn.NspawnHost]:
+    """One booted Debian systemd host per session, in its own network namespace; always stopped."""
+    reason = nspawn.unavailable_reason()
+    if reason:
+        pytest.skip(f"nspawn test host unavailable: {reason}")
+    work = tmp_path_factory.mktemp("nspawn")
+    before = os.environ.get("AIMACHINE_TEST_HOSTS", "")
+    os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, nspawn.TARGET_IP) if h)
+    try:
+        with nspawn.booted(work, binds={str(standin_payloads): PAYLOADS_IN_HOST}) as host:
+            yield host
+    finally:
+        os.environ["AIMACHINE_TEST_HOSTS"] = before

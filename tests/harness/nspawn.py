@@ -1,0 +1,244 @@
+"""A real Debian host (systemd as PID 1) in its own network namespace, reachable over SSH.
+
+debootstrap builds one base per cache key (suite, mirror, packages) and keeps it between runs;
+each boot is `systemd-nspawn --ephemeral --network-veth`, so every test host starts pristine and
+has its own network stack: a firewall rule or a listener in it never touches the machine running
+the tests. The host side of the veth gets 10.213.0.1/30, the target 10.213.0.2; the target reaches
+the Debian mirror through a masquerade rule in our own nft table, removed on stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "openssh-server",
+    "python3",
+    "sudo",
+    "dbus",
+    "iproute2",
+    "ca-certificates",
+)
+HOST_IP, TARGET_IP = "10.213.0.1", "10.213.0.2"
+NFT_TABLE = "aimachine_test_nat"
+CACHE_ENV = "AIMACHINE_NSPAWN_CACHE"
+ADMIN = "ubuntu"  # the login user, as on the Ubuntu cloud image
+NEEDED = ("systemd-nspawn", "debootstrap", "nft", "ip", "ssh", "ssh-keygen", "zstd")
+
+
+def unavailable_reason() -> str | None:
+    """Why the harness cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "needs root (systemd-nspawn, veth and nft need it); CI runs as root"
+    missing = [tool for tool in NEEDED if not shutil.which(tool)]
+    if missing:
+        return (
+            f"missing {', '.join(missing)}: apt-get install systemd-container debootstrap "
+            "nftables iproute2 openssh-client zstd (CI installs them)"
+        )
+    return None
+
+
+def host_mirror() -> str:
+    """The Debian mirror this machine already uses, so debootstrap needs no other network."""
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        with contextlib.suppress(OSError):
+            found = re.search(r"https?://\S+/debian/?(?=\s|$)", path.read_text(), re.MULTILINE)
+            if found:
+                return found.group(0)
+    return "http://deb.debian.org/debian"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, "/var/tmp/aimachine-nspawn"))
+
+
+def build_base(mirror: str | None = None) -> Path:
+    """debootstrap the base once per cache key; later calls return the cached root."""
+    mirror = mirror or host_mirror()
+    key = hashlib.sha256(f"{SUITE} {mirror} {','.join(PACKAGES)}".encode()).hexdigest()[:12]
+    root = cache_dir() / f"{SUITE}-{key}"
+    if (root / ".complete").exists():
+        if not (root / f"home/{ADMIN}").exists():
+            _add_admin(root)
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    log = cache_dir() / f"{SUITE}-{key}.log"
+    with log.open("w") as out:
+        done = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root), mirror],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"debootstrap failed ({done.returncode}); see {log}")
+    net = root / "etc/systemd/network"
+    net.mkdir(parents=True, exist_ok=True)
+    (net / "10-host0.network").write_text(
+        f"[Match]\nName=host0\n\n[Network]\nAddress={TARGET_IP}/30\nGateway={HOST_IP}\n"
+    )
+    subprocess.run(
+        ["systemctl", f"--root={root}", "enable", "systemd-networkd"], capture_output=True, check=False
+    )
+    for stale in ("var/lib/apt/lists", "var/cache/apt/archives"):
+        for item in (root / stale).glob("*"):
+            if item.is_file():
+                item.unlink()
+    _add_admin(root)
+    (root / ".complete").touch()
+    return root
+
+
+def _add_admin(root: Path) -> None:
+    """The login user the deploy uses (as on the cloud image): sudo without password, key from a bind."""
+    subprocess.run(["chroot", str(root), "useradd", "-m", "-s", "/bin/bash", ADMIN], check=True)
+    (root / "etc/sudoers.d/90-admin").write_text(f"{ADMIN} ALL=(ALL) NOPASSWD:ALL\n")
+    (root / "etc/sudoers.d/90-admin").chmod(0o440)
+    subprocess.run(
+        ["chroot", str(root), "install", "-d", "-m", "700", "-o", ADMIN, "-g", ADMIN, f"/home/{ADMIN}/.ssh"],
+        check=True,
+    )
+
+
+@dataclass
+class NspawnHost:
+    """A booted container: its address, the SSH key and known_hosts file that reach it."""
+
+    address: str
+    user: str
+    key: Path
+    known_hosts: Path
+
+    def ssh(self, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+                "-o",
+                f"UserKnownHostsFile={self.known_hosts}",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "ConnectTimeout=5",
+                "-i",
+                str(self.key),
+                f"{self.user}@{self.address}",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+@contextlib.contextmanager
+def booted(work: Path, binds: dict[str, str] | None = None, name: str = "aimtest") -> Iterator[NspawnHost]:
+    """Boot an ephemeral copy of the base in its own network namespace; always stop it afterwards.
+
+    `binds` maps host paths to read-only paths inside (payloads an air-gapped admin would mirror).
+    """
+    root = build_base()
+    work.mkdir(parents=True, exist_ok=True)
+    key = work / "id_ed25519"
+    if not key.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key), "-C", "aimachine-test"],
+            check=True,
+        )
+    # a link left by an earlier run that was killed would be mistaken for this boot's veth
+    subprocess.run(["ip", "link", "delete", f"ve-{name}"], capture_output=True, check=False)
+    args = [
+        "systemd-nspawn",
+        "-b",
+        "-D",
+        str(root),
+        "-M",
+        name,
+        "--register=no",
+        "--keep-unit",
+        "--console=passive",
+        "--resolv-conf=copy-host",
+        "--ephemeral",
+        "--network-veth",
+        f"--bind-ro={key}.pub:/home/{ADMIN}/.ssh/authorized_keys",
+    ]
+    args += [f"--bind-ro={src}:{dst}" for src, dst in (binds or {}).items()]
+    log = (work / "nspawn.log").open("w")
+    proc = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+    try:
+        _wire_veth(f"ve-{name}", proc)
+        host = NspawnHost(TARGET_IP, ADMIN, key, work / "known_hosts")
+        _wait_for_ssh(host, proc, work / "nspawn.log")
+        yield host
+    finally:
+        _stop(proc)
+        log.close()
+        subprocess.run(["nft", "delete", "table", "ip", NFT_TABLE], capture_output=True, check=False)
+        Path("/proc/sys/net/ipv4/ip_forward").write_text(forward_before)
+
+
+def _wire_veth(link: str, proc: subprocess.Popen) -> None:
+    for _ in range(100):
+        if subprocess.run(["ip", "link", "show", link], capture_output=True, check=False).returncode == 0:
+            break
+        if proc.poll() is not None:
+            raise RuntimeError(f"systemd-nspawn exited with {proc.returncode} before its veth appeared")
+        time.sleep(0.1)
+    subprocess.run(["ip", "addr", "replace", f"{HOST_IP}/30", "dev", link], check=True)
+    subprocess.run(["ip", "link", "set", link, "up"], check=True)
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+    rules = (
+        f"table ip {NFT_TABLE} {{\n chain postrouting {{\n type nat hook postrouting priority srcnat; "
+        f'policy accept;\n ip saddr {TARGET_IP} oifname != "ve-*" masquerade\n }}\n}}\n'
+    )
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+
+
+def _wait_for_ssh(host: NspawnHost, proc: subprocess.Popen, log: Path, deadline_s: float = 60) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the test host stopped ({proc.returncode}): {log.read_text()[-2000:]}")
+        if host.ssh("true", timeout=10).returncode == 0:
+            host.ssh("systemctl is-system-running --wait", timeout=60)
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"no SSH to the test host within {deadline_s:.0f} s: {log.read_text()[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM makes nspawn power the container off cleanly; the ephemeral copy is then removed."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+if __name__ == "__main__":  # pragma: no cover - warm the cache by hand: python -m tests.harness.nspawn
+    print(build_base())

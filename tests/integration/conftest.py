@@ -1,0 +1,1 @@
+from tests.harness.fixtures import nspawn_host, standin_payloads  # noqa: F401 (fixtures)

@@ -1,0 +1,108 @@
+"""`aimachine configure`: progress, failure reports and totals from pyinfra's real output, and the
+command end to end against pyinfra's @fake connector (no network: the inventory's host is @fake)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploy.catalog import load_catalog
+from deploy.configure.inventory import host_data
+from deploy.configure.run import failing_operation, outcome_from_json, progress_line
+from tests.conftest import FIXTURES, ROOT, run_aimachine
+
+FAKE = {"AIMACHINE_SSH_HOST": "@fake/vm", "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
+
+
+def test_failing_shell_operation_is_named_with_its_output():
+    name, output = failing_operation((FIXTURES / "pyinfra-stderr.sha256-mismatch.txt").read_text())
+    assert name == "ollama | Download Ollama 0.13.5 (sha256 abababababab... from the catalog)"
+    assert "[10.213.0.2] SHA256 did not match!" in output.splitlines()
+
+
+def test_stop_shows_its_message_without_a_traceback():
+    name, output = failing_operation((FIXTURES / "pyinfra-stderr.stop.txt").read_text())
+    assert name.startswith("base | Stop: the VM runs unknown; supported: Ubuntu 22.04 or 24.04")
+    assert "Traceback" not in output and "File " not in output
+
+
+def test_failure_before_any_operation_shows_the_log_tail():
+    name, output = failing_operation("--> Loading inventory...\nconnection refused\n")
+    assert name.startswith("before any operation") and "connection refused" in output
+
+
+def test_progress_shows_operations_and_results_only():
+    assert progress_line("--> Starting operation: vllm | Write /etc/x \n") == "  vllm | Write /etc/x"
+    assert progress_line("    [10.0.0.2] No changes\n") == "    [10.0.0.2] No changes"
+    assert progress_line("--> Loading config...\n") is None
+
+
+def test_totals_count_changed_operations():
+    results = {"operations": [{"name": "a", "success": ["h"]}, {"name": "b", "success": []}],
+               "totals": {"hosts": 2, "success": 1, "error": 0, "no_change": 1}, "failed_hosts": []}
+    outcome = outcome_from_json(json.dumps({"plan": [], "results": results}), dry=False)
+    assert (outcome.changed, outcome.unchanged, outcome.operations) == (1, 1, ["a"])
+
+
+def test_host_data_from_catalog_and_overrides():
+    vm = load_catalog(ROOT / "catalog.yml").vms[0]
+    data = host_data(vm, env={})
+    assert (data["ssh_user"], data["ssh_port"], data["_sudo"]) == ("ubuntu", 22, True)
+    assert data["ssh_key"].endswith("/.ssh/id_ed25519") and data["vm"] is vm
+    data = host_data(vm, env={"AIMACHINE_SSH_USER": "root", "AIMACHINE_SSH_PORT": "2222"})
+    assert (data["ssh_user"], data["ssh_port"], "_sudo" in data) == ("root", 2222, False)
+
+
+def test_configure_without_an_address_says_what_to_do(tmp_path):
+    result = run_aimachine("configure", "vm-llm-aimachine", env={"AIMACHINE_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 6
+    assert "no address known" in result.stderr and "remedy: run the provision step first" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_configure_unknown_vm_is_a_catalog_error():
+    result = run_aimachine("configure", "vm-nope", env=FAKE)
+    assert result.returncode == 2 and "no VM named 'vm-nope'" in result.stderr
+
+
+def test_configure_stops_with_exit_6_and_the_failing_operation():
+    result = run_aimachine("configure", "vm-llm-aimachine", env=FAKE)
+    assert result.returncode == 6
+    assert "failed at: base | Stop: the VM runs unknown; supported: Ubuntu 22.04 or 24.04" in result.stderr
+    assert "remedy: fix the cause shown above and run `aimachine configure vm-llm-aimachine` again" in \
+        result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_configure_streams_progress_and_counts_changes():
+    dry = run_aimachine("configure", "vm-llm-aimachine", "--steps", "monitoring", "--dry", env=FAKE)
+    assert dry.returncode == 0, dry.stderr
+    assert "  would change: monitoring | Write /usr/local/bin/gpu-status" in dry.stdout
+    assert "4 operations would change" in dry.stdout
+    run = run_aimachine("configure", "vm-llm-aimachine", "--steps", "monitoring", env=FAKE)
+    assert run.returncode == 0, run.stderr
+    assert "  monitoring | Write /usr/local/bin/gpu-status\n    [@fake/vm] Success" in run.stdout
+    assert "configure vm-llm-aimachine: 4 operations changed, 0 already as the catalog says" in run.stdout
+
+
+def test_inventory_lists_vms_with_an_address_and_names_the_others(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from deploy.configure.inventory import NoAddress, inventory_hosts
+    from deploy.state import update
+
+    catalog = load_catalog(ROOT / "catalog.yml")
+    other = dataclasses.replace(catalog.vms[0], name="vm-other", vmid=141)
+    catalog = dataclasses.replace(catalog, vms=[catalog.vms[0], other])
+    monkeypatch.setenv("AIMACHINE_STATE_DIR", str(tmp_path))
+    for var in ("AIMACHINE_VM", "AIMACHINE_SSH_HOST"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(NoAddress, match="vm-llm-aimachine: no address known"):
+        inventory_hosts(catalog)
+    update("vm-other", address="10.1.2.3")
+    hosts = inventory_hosts(catalog)
+    assert [(name, data["vm"].name) for name, data in hosts] == [("10.1.2.3", "vm-other")]
+    assert "skipped vm-llm-aimachine: no address known" in capsys.readouterr().err
+    monkeypatch.setenv("AIMACHINE_VM", "vm-other")
+    assert inventory_hosts(catalog)[0][0] == "10.1.2.3"
