@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -54,10 +54,11 @@ preflight: lab-env $(BIN)/.installed ## Check the Proxmox host for VM (default v
 provision: lab-env $(BIN)/.installed ## Create or update VM on Proxmox (preflight, cloud-init, Terraform, boot)
 	$(AIMACHINE) provision $(VM)
 
-deploy-vm-llm-aimachine: lab-env $(BIN)/.installed ## Deploy vm-llm-aimachine end to end (validates the catalog first)
-	$(AIMACHINE) catalog validate
-	@echo "deploy: this version checks the catalog only; provisioning and configuration are not wired in yet." >&2
-	@exit 1
+deploy-vm-llm-aimachine: lab-env $(BIN)/.installed ## Deploy vm-llm-aimachine end to end: check, provision, configure, verify
+	$(AIMACHINE) deploy vm-llm-aimachine
+
+plan: lab-env $(BIN)/.installed ## Show what a deploy of the VM would change, changing nothing (VM=name)
+	$(AIMACHINE) plan $(VM)
 
 verify: $(BIN)/.installed ## Check the running VM against the acceptance criteria (VM=name)
 	$(AIMACHINE) verify $(VM)

@@ -15,6 +15,7 @@ from deploy import (
     cli_access,
     cli_bench,
     cli_configure,
+    cli_deploy,
     cli_lifecycle,
     cli_proxmox,
     cli_verify,
@@ -89,6 +90,8 @@ def catalog_show(name: str, as_json: bool, catalog_path: str) -> None:
 
 
 # Commands that live in their own modules register here, one line each.
+cli.add_command(cli_deploy.deploy_command)
+cli.add_command(cli_deploy.plan_command)
 cli.add_command(cli_verify.verify_command)
 cli.add_command(cli_lifecycle.status_command)
 cli.add_command(cli_lifecycle.destroy_command)

@@ -19,9 +19,9 @@ from typing import Any, Protocol
 from deploy import ssh
 from deploy import verify_judges as judge
 from deploy.catalog import Vm
+from deploy.configure.rendered import VLLM_VENV
 from deploy.verify_judges import Output, Verdict
 
-VLLM_VENV = "/opt/vllm/venv"
 TROUBLESHOOTING = "docs/TROUBLESHOOTING.md"
 
 

@@ -21,9 +21,13 @@ _spec = importlib.util.spec_from_file_location("aimachine_netguard", GUARD_DIR /
 netguard = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(netguard)  # installs the guard in this process
 
-# Lab variables from the developer's shell must never leak into a test.
-for _var in ("PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN", "PROXMOX_VE_USERNAME",
-             "PROXMOX_VE_PASSWORD", "AIMACHINE_LAB", "AIMACHINE_CATALOG"):
+# Lab variables from the developer's shell must never leak into a test. The acceptance tests'
+# lab backend (AIMACHINE_LAB=1) gets them explicitly, from LAB_ENV.
+_LAB_VARS = ("PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN", "PROXMOX_VE_INSECURE", "PROXMOX_VE_USERNAME",
+             "PROXMOX_VE_PASSWORD")
+LAB_ENV = ({v: os.environ[v] for v in _LAB_VARS if v in os.environ}
+           if os.environ.get("AIMACHINE_LAB") == "1" else {})
+for _var in (*_LAB_VARS, "AIMACHINE_LAB", "AIMACHINE_CATALOG"):
     os.environ.pop(_var, None)
 
 

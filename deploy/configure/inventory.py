@@ -25,7 +25,7 @@ class NoAddress(LookupError):
 
 def address_of(vm: Vm) -> str:
     """The catalog's static address, else the one the provision step recorded."""
-    found = os.environ.get("AIMACHINE_SSH_HOST") or vm.static_address() or state.recorded_address(vm.name)
+    found = os.environ.get("AIMACHINE_SSH_HOST") or state.vm_address(vm.name, vm.static_address())
     if not found:
         raise NoAddress(
             f"{vm.name}: no address known: the catalog says ipv4: dhcp and no run has recorded "
@@ -48,8 +48,12 @@ def host_data(vm: Vm, env: dict[str, str] | None = None) -> dict[str, Any]:
         "vm": vm,
         "steps": env.get("AIMACHINE_STEPS") or None,
     }
+    # the tool's own known_hosts (as for its ssh calls): provision forgets the key of a rebuilt VM
     if env.get("AIMACHINE_SSH_KNOWN_HOSTS"):
         data["ssh_known_hosts_file"] = env["AIMACHINE_SSH_KNOWN_HOSTS"]
+    else:
+        state.state_dir().mkdir(parents=True, exist_ok=True)
+        data["ssh_known_hosts_file"] = str(state.state_dir().resolve() / "known_hosts")
     if user != "root":
         data["_sudo"] = True
     return data

@@ -13,7 +13,7 @@ import yaml
 
 from deploy.catalog import load_catalog
 from tests.conftest import ROOT
-from tests.integration.terraform_cli import offline_env, run, terraform_bin
+from tests.integration.terraform_cli import offline_env, resolve_catalog_in_terraform, run, terraform_bin
 from tests.integration.terraform_module import TF_DIR
 
 needs_terraform = pytest.mark.skipif(terraform_bin() is None,
@@ -39,26 +39,6 @@ def test_terraform_validate(tmp_path: Path):
     result = run(["validate", "-json", "-no-color"], module, env)
     report = json.loads(result.stdout)
     assert report["valid"], json.dumps(report["diagnostics"], indent=2)
-
-
-# What terraform/catalog.tf resolves, as JSON through `terraform console`.
-_RESOLVED = ("jsonencode({vm = local.vm, proxmox = local.proxmox, storages = local.storages, "
-             "node = local.node, gpu_by_mapping = local.gpu_by_mapping, "
-             "image_in_import = local.image_in_import, matches = length(local.matches)})")
-
-
-def _resolve_in_terraform(tmp_path: Path, catalog: Path, vm_name: str) -> dict:
-    module = tmp_path / "catalog-module"
-    module.mkdir(exist_ok=True)
-    for name in ("variables.tf", "catalog.tf"):  # no provider needed: runs offline
-        shutil.copy(TF_DIR / name, module / name)
-    env = offline_env(tmp_path)
-    init = run(["init", "-backend=false", "-input=false", "-no-color"], module, env)
-    assert init.returncode == 0, init.stderr
-    result = run(["console", "-no-color", f"-var=catalog_path={catalog}", f"-var=vm_name={vm_name}"],
-                 module, env, stdin=_RESOLVED + "\n")
-    assert result.returncode == 0, result.stderr
-    return json.loads(json.loads(result.stdout.strip()))
 
 
 def _shipped() -> dict:
@@ -92,7 +72,7 @@ def test_terraform_resolves_the_catalog_as_python_does(tmp_path: Path, variant):
     path.write_text(yaml.safe_dump(variant()))
     catalog = load_catalog(path)  # the variant is a valid catalog
     vm = catalog.vm("vm-llm-aimachine")
-    got = _resolve_in_terraform(tmp_path, path, vm.name)
+    got = resolve_catalog_in_terraform(tmp_path, path, vm.name)
     assert got["matches"] == 1
     assert got["node"] == catalog.node_of(vm)
     for field in ("cpu", "bridge", "ipv4", "gateway", "cores", "memory_mb", "disk_gb", "storage",
@@ -108,5 +88,5 @@ def test_terraform_resolves_the_catalog_as_python_does(tmp_path: Path, variant):
 
 @needs_terraform
 def test_an_unknown_vm_name_matches_nothing(tmp_path: Path):
-    got = _resolve_in_terraform(tmp_path, ROOT / "catalog.yml", "vm-not-there")
+    got = resolve_catalog_in_terraform(tmp_path, ROOT / "catalog.yml", "vm-not-there")
     assert got["matches"] == 0  # main.tf's precondition turns this into the error message

@@ -15,6 +15,7 @@ Feature: One command from a catalog entry to a GPU VM serving LLMs
     And the VM holds the GPU through the PCI mapping "rtx5060ti"
     And the VM boots from the Ubuntu cloud image with cloud-init for user "ubuntu"
     And the summary names the VM's address and the next commands
+    And the verify phase passes on the GPU
 
   Scenario: 6 Idempotent re-deployment
     Given "vm-llm-aimachine" is already deployed

@@ -1,14 +1,15 @@
 @acceptance
-Feature: The GPU is passed through, driven by the open driver, and used by both engines
+Feature: The GPU is passed through, driven by the open driver, and never taken from another VM
 
   Background:
     Given the catalog entry "vm-llm-aimachine"
 
   Scenario: 2 GPU passthrough verification
     Given a deployed VM "vm-llm-aimachine"
+    Then the VM holds the GPU through the PCI mapping "rtx5060ti"
+    And the VM passes the GPU "0000:01:00" with all its functions as a PCIe device
     When I verify "vm-llm-aimachine"
-    Then the check "lspci" passes
-    And the checks "gpu-name, gpu-memory, driver-version" pass
+    Then the checks "lspci, gpu-name, gpu-memory, driver-version" pass
 
   Scenario: 3 Driver installation with the open distro version
     Given the driver list "ubuntu-drivers-devices.rtx5060ti.noble.txt" from the VM

@@ -1,0 +1,148 @@
+"""`aimachine deploy`: the seven phases from catalog to a verified VM, and the plan that changes nothing.
+
+Each phase is a function of a DeployRun that raises PhaseError; pipeline.run_phases announces and
+times them. The Proxmox phases live in provision.py, the configuration in configure/run.py, the checks
+in verify.py: this module only strings them together and writes the summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from deploy import provision as prov
+from deploy import verify as v
+from deploy.catalog import load_catalog
+from deploy.configure import run as configure_run
+from deploy.errors import PhaseError
+from deploy.pipeline import Echo, Phase, RunRecord, format_duration, summary_lines
+from deploy.terraform import Terraform, TerraformError, resolve_binary
+from deploy.vm_access import vm_target
+
+
+@dataclass
+class DeployOptions:
+    terraform_bin: str | None = None
+    health_timeout_s: float = 600
+    verbose: bool = False
+    steps: str | None = None  # configure only these steps (all by default)
+
+
+@dataclass
+class DeployRun:
+    catalog_path: str
+    name: str
+    options: DeployOptions
+    echo: Echo
+    run: prov.Run | None = None
+    address: str | None = None
+    results: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prov(self) -> prov.Run:
+        assert self.run is not None, "the catalog phase runs first"
+        return self.run
+
+
+def _catalog(d: DeployRun) -> str:
+    cat = load_catalog(d.catalog_path)
+    vm = cat.vm(d.name)
+    d.run = prov.Run(cat, vm, d.echo, verbose=d.options.verbose)
+    return (f"{vm.name}: VM {vm.vmid} on {cat.node_of(vm)}, {vm.cores} cores, {vm.memory_mb} MB, "
+            f"{vm.disk_gb} GB")
+
+
+def _provision(d: DeployRun) -> str:
+    d.results["terraform"] = prov.provision(d.prov, d.options.terraform_bin)
+    return d.results["terraform"]
+
+
+def _boot(d: DeployRun) -> str:
+    d.address = prov.boot(d.prov)
+    return d.address
+
+
+def _configure(d: DeployRun) -> str:
+    outcome = configure_run.configure(d.catalog_path, d.name, steps=d.options.steps, echo=d.echo)
+    d.results["configure"] = ("no changes (0 changed operations)" if outcome.changed == 0
+                              else f"{outcome.changed} changed operations")
+    return d.results["configure"]
+
+
+def _verify(d: DeployRun) -> str:
+    vm = d.prov.vm
+    target = vm_target(vm, d.address, phase="verify")
+    report = v.run_checks(v.checks_for(vm, target.host, d.options.health_timeout_s),
+                          v.live_executor(target), v.Report(vm.name, target.host),
+                          progress=lambda msg: d.echo(f"  ... {msg}"))
+    d.echo(v.render_table(report))
+    failed = [r.name for r in report.results if not r.passed]
+    if failed:
+        raise PhaseError("verify", f"{len(failed)} check(s) failed: {', '.join(failed)}",
+                         "see the remedy under each failed check; `aimachine verify "
+                         f"{vm.name}` re-runs the checks alone")
+    return f"{len(report.results)} checks passed"
+
+
+PHASES = ("catalog", "preflight", "cloud-init", "provision", "boot", "configure", "verify")
+
+
+def deploy_phases(d: DeployRun) -> list[Phase]:
+    return [
+        Phase("catalog", lambda: _catalog(d)),
+        Phase("preflight", lambda: prov.preflight(d.prov)),
+        Phase("cloud-init", lambda: prov.cloud_init(d.prov)),
+        Phase("provision", lambda: _provision(d), "terraform init + apply"),
+        Phase("boot", lambda: _boot(d), "guest agent address, SSH, cloud-init"),
+        Phase("configure", lambda: _configure(d), "pyinfra: driver, CUDA, vLLM, Ollama, hardening"),
+        Phase("verify", lambda: _verify(d)),
+    ]
+
+
+def _terraform_plan(d: DeployRun) -> str:
+    """terraform init + plan: what apply would change (the workspace and mapping import aside)."""
+    api = d.prov.client("provision")
+    tf = Terraform(resolve_binary(d.options.terraform_bin), d.prov.catalog.path, d.name, d.echo,
+                   api.creds.redact)
+    try:
+        tf.init()
+        changes = tf.plan()
+    except TerraformError as err:
+        raise PhaseError("provision", f"terraform {err.command} failed", "read the output above") from None
+    return "Terraform would change the VM" if changes else "Terraform: no changes"
+
+
+def _configure_dry(d: DeployRun) -> str:
+    vm = d.prov.vm
+    address = d.address or prov.state.vm_address(vm.name, vm.static_address())
+    if not address:
+        return "the VM has no address yet: configure would run every step"
+    outcome = configure_run.configure(d.catalog_path, d.name, dry=True, steps=d.options.steps, echo=d.echo)
+    return f"pyinfra would change {outcome.changed} operations" if outcome.changed else "pyinfra: no changes"
+
+
+def plan_phases(d: DeployRun) -> list[Phase]:
+    return [
+        Phase("catalog", lambda: _catalog(d)),
+        Phase("preflight", lambda: prov.preflight(d.prov)),
+        Phase("plan", lambda: _terraform_plan(d), "terraform plan"),
+        Phase("configure", lambda: _configure_dry(d), "pyinfra --dry"),
+    ]
+
+
+def summary(d: DeployRun, record: RunRecord) -> list[str]:
+    """What the admin reads last: timings, the address, and what to try next."""
+    lines = ["", f"deploy {d.name}: " + ("FAILED" if record.failed else "done")
+             + f" in {format_duration(record.seconds)}", *summary_lines(record)]
+    if record.failed is None and d.address and d.run:
+        vm = d.run.vm
+        vllm, ollama = vm.services.vllm, vm.services.ollama
+        port = vllm.bind.rsplit(":", 1)[1]
+        lines += ["", f"VM {vm.name} is at {d.address}. Next:",
+                  f"  ssh {vm.login.user}@{d.address}",
+                  f"  ssh -L {port}:{vllm.bind} {vm.login.user}@{d.address}   # then, here:",
+                  f"  curl http://127.0.0.1:{port}/health",
+                  f"  ssh {vm.login.user}@{d.address} ollama list",
+                  f"  aimachine verify {vm.name}; aimachine bench {vm.name}"]
+        if not (vllm.enabled and ollama.enabled):
+            lines.append("  (a disabled service is not started at boot: see services.*.enabled)")
+    return lines

@@ -1,0 +1,41 @@
+"""Fixtures of the acceptance tests: the world of one scenario, and the test host standing in for the VM."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.bdd.world import PAYLOADS_IN_HOST, World
+from tests.harness import nspawn
+from tests.harness.fixtures import standin_payloads  # noqa: F401 (the local payload mirror)
+
+# cloud-init is not on the Debian test host: the boot phase waits for it, so a stand-in says "done"
+CLOUD_INIT_STANDIN = "printf '#!/bin/sh\\necho \"status: done\"\\n' | sudo tee /usr/local/bin/cloud-init " \
+                     ">/dev/null && sudo chmod 755 /usr/local/bin/cloud-init"
+
+
+@pytest.fixture(scope="module")
+def bdd_host(tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path) -> Iterator[nspawn.NspawnHost]:  # noqa: F811
+    """The VM of the sim backend: a real systemd host in its own network namespace, booted once for the
+    acceptance tests (pristine: an ephemeral copy), always stopped afterwards."""
+    reason = nspawn.unavailable_reason()
+    if reason:
+        pytest.skip(f"the test host standing in for the VM is unavailable: {reason}")
+    before = os.environ.get("AIMACHINE_TEST_HOSTS", "")
+    os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, nspawn.TARGET_IP) if h)
+    try:
+        with nspawn.booted(tmp_path_factory.mktemp("bdd-host"),
+                           binds={str(standin_payloads): PAYLOADS_IN_HOST}) as host:
+            done = host.ssh(CLOUD_INIT_STANDIN)
+            assert done.returncode == 0, done.stderr
+            yield host
+    finally:
+        os.environ["AIMACHINE_TEST_HOSTS"] = before
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
