@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -35,6 +35,9 @@ setup: $(BIN)/.installed ## Create .venv and install aimachine (editable) with t
 
 test: $(BIN)/.installed ## Run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
+
+test-acceptance: $(BIN)/.installed ## The nine acceptance scenarios (simulator + test host; AIMACHINE_LAB=1: the real lab)
+	$(BIN)/python -m pytest tests/bdd/ -v -m acceptance
 
 lint: $(BIN)/.installed ## ruff check, and terraform fmt -check when terraform is installed
 	$(BIN)/ruff check .

@@ -131,8 +131,13 @@ def plan_phases(d: DeployRun) -> list[Phase]:
 
 def summary(d: DeployRun, record: RunRecord) -> list[str]:
     """What the admin reads last: timings, the address, and what to try next."""
-    lines = ["", f"deploy {d.name}: " + ("FAILED" if record.failed else "done")
-             + f" in {format_duration(record.seconds)}", *summary_lines(record)]
+    if record.failed:
+        outcome = f"FAILED in {record.phases[-1].name}"
+    elif record.phases and record.phases[-1].name != PHASES[-1]:
+        outcome = f"stopped after {record.phases[-1].name}, as asked"
+    else:
+        outcome = "done"
+    lines = ["", f"deploy {d.name}: {outcome} in {format_duration(record.seconds)}", *summary_lines(record)]
     if record.failed is None and d.address and d.run:
         vm = d.run.vm
         vllm, ollama = vm.services.vllm, vm.services.ollama
