@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
 from deploy.catalog import DEFAULT_CATALOG
+from deploy.state import STATE_ENV
+
+
+def _state_beside_catalog(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """What runs learn about a VM (its address, host keys) lives beside the catalog that names it,
+    whichever directory the command runs from (AIMACHINE_STATE_DIR still wins)."""
+    os.environ.setdefault(STATE_ENV, str(Path(value).resolve().parent / ".aimachine"))
+    return value
 
 
 def catalog_option(func: Callable) -> Callable:
     """--catalog PATH, default ./catalog.yml or $AIMACHINE_CATALOG."""
     return click.option(
         "--catalog", "catalog_path", default=DEFAULT_CATALOG, envvar="AIMACHINE_CATALOG",
-        show_default=True, type=click.Path(dir_okay=False),
+        show_default=True, type=click.Path(dir_okay=False), callback=_state_beside_catalog,
         help="Catalog file (also from AIMACHINE_CATALOG).",
     )(func)

@@ -49,7 +49,8 @@ def render_user_data(vm: Vm, public_key: str) -> str:
         "ssh_pwauth": False,
         "disable_root": True,
         "package_update": True,
-        "packages": ["qemu-guest-agent"],
+        # the configure step's facts read these before any of its operations could install them
+        "packages": ["qemu-guest-agent", "ubuntu-drivers-common", "pciutils"],
         "runcmd": [["systemctl", "enable", "--now", "qemu-guest-agent"]],
     }
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=1000)

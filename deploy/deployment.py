@@ -13,6 +13,8 @@ from deploy import provision as prov
 from deploy import verify as v
 from deploy.catalog import load_catalog
 from deploy.configure import run as configure_run
+from deploy.configure.cuda import KEYRING_URL, cuda_repo
+from deploy.configure.steps import select
 from deploy.errors import PhaseError
 from deploy.pipeline import Echo, Phase, RunRecord, format_duration, summary_lines
 from deploy.terraform import Terraform, TerraformError, resolve_binary
@@ -47,8 +49,21 @@ def _catalog(d: DeployRun) -> str:
     cat = load_catalog(d.catalog_path)
     vm = cat.vm(d.name)
     d.run = prov.Run(cat, vm, d.echo, verbose=d.options.verbose)
+    _require_keyring_checksum(d)
     return (f"{vm.name}: VM {vm.vmid} on {cat.node_of(vm)}, {vm.cores} cores, {vm.memory_mb} MB, "
             f"{vm.disk_gb} GB")
+
+
+def _require_keyring_checksum(d: DeployRun) -> None:
+    """The cuda step needs the keyring's sha256: say so now, not after the VM is built."""
+    vm = d.prov.vm
+    if "cuda" not in select(d.options.steps) or vm.nvidia.cuda_keyring_sha256:
+        return
+    url = KEYRING_URL.format(repo=cuda_repo("24.04"), version=vm.nvidia.cuda_keyring_version)
+    raise PhaseError("catalog", f"{d.catalog_path}: {vm.name}: nvidia.cuda_keyring_sha256 is not set; every "
+                     "download is checked, and no checksum is shipped that was not verified",
+                     f"curl -fsSLO {url} && sha256sum {url.rsplit('/', 1)[1]}, then put the value in "
+                     "nvidia.cuda_keyring_sha256")
 
 
 def _provision(d: DeployRun) -> str:

@@ -28,6 +28,14 @@ class Finding:
         return text + (f"\n       remedy: {self.remedy}" if self.remedy and self.level != "ok" else "")
 
 
+def check_ssh_agent(env: dict[str, str]) -> Finding:
+    """Terraform's provider imports the cloud image over SSH to the node with the admin's ssh-agent."""
+    if env.get("SSH_AUTH_SOCK"):
+        return Finding("ok", "ssh-agent", "running (Terraform uses it to reach the node)")
+    return Finding("warn", "ssh-agent", "SSH_AUTH_SOCK is not set: Terraform imports the cloud image over "
+                   "SSH to the node with your ssh-agent", "eval $(ssh-agent) && ssh-add ~/.ssh/id_ed25519")
+
+
 @dataclass
 class HostFacts:
     """What the API told us; empty where it could not be read (then the check says so)."""
@@ -194,10 +202,11 @@ def holds_gpu(config: dict, vm: Vm, mappings: list[dict], node: str) -> str | No
             if dev.removeprefix("mapping=") in gpu_maps:
                 return f"{key}: {value}"
             continue
-        dev = dev.removeprefix("host=").lower()
-        dev = dev if dev.count(":") == 2 else f"0000:{dev}"
-        if (dev.rsplit(".", 1)[0] if dev.count(".") else dev) == gpu:
-            return f"{key}: {value}"
+        # a raw entry may list several functions: host=0000:01:00.0;0000:01:00.1
+        for one in dev.removeprefix("host=").lower().split(";"):
+            one = one if one.count(":") == 2 else f"0000:{one}"
+            if (one.rsplit(".", 1)[0] if one.count(".") else one) == gpu:
+                return f"{key}: {value}"
     return None
 
 

@@ -4,6 +4,7 @@ preflight, cloud-init, provision (Terraform, with rollback), boot. `aimachine de
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -55,6 +56,7 @@ def preflight(run: Run) -> None:
     else:
         run.findings.insert(0, pf.Finding("ok", "api", f"{api.creds.endpoint} accepts token "
                                           f"{api.creds.token_id}"))
+    run.findings.append(pf.check_ssh_agent(dict(os.environ)))
     for finding in run.findings:
         run.echo(api.creds.redact(finding.line()))
     if run.verbose and run.facts:
@@ -72,11 +74,14 @@ def cloud_init(run: Run) -> None:
     api = run.client("provision")
     key = ci.read_public_key(run.vm)
     storage = run.catalog.proxmox.storages.snippets
-    try:
-        config = api.get(f"storage/{storage}")
+    try:  # the list needs Datastore.Audit only; GET storage/{id} would need Datastore.Allocate
+        config = next((s for s in api.get("storage") if s.get("storage") == storage), None)
     except ApiError as err:
-        raise PhaseError("provision", f"cannot read storage {storage}: {err.message}",
-                         "grant the token Datastore.Audit, or fix proxmox.storages.snippets") from None
+        raise PhaseError("provision", f"cannot list the storages: {err.message}",
+                         "grant the token Datastore.Audit on /storage") from None
+    if config is None:
+        raise PhaseError("provision", f"storage {storage} does not exist",
+                         "fix proxmox.storages.snippets in the catalog (`pvesm status` lists the storages)")
     if not config.get("path"):
         raise PhaseError("provision",
                          f"storage {storage} ({config.get('type')}) has no file path for snippets",
@@ -134,6 +139,9 @@ def rollback(run: Run, tf: Terraform) -> str:
     api, vmid, node = run.client("provision"), run.vm.vmid, run.node
     if vm_entry(api, vmid) is None:
         return f"no VM {vmid} was created"
+    entry = vm_entry(api, vmid)
+    if entry is not None and entry.get("name") != run.vm.name:  # someone else's VM took the id: hands off
+        return f"VM {vmid} is now {entry.get('name')!r}, not ours: left alone"
     run.echo(f"  rolling back: removing VM {vmid}, which this run created")
     try:
         tf.destroy_vm()
@@ -142,7 +150,7 @@ def rollback(run: Run, tf: Terraform) -> str:
     entry = vm_entry(api, vmid)
     if entry is None:
         return f"rolled back: VM {vmid} removed"
-    if entry.get("name") != run.vm.name:  # someone else's VM took the id meanwhile: hands off
+    if entry.get("name") != run.vm.name:
         return f"VM {vmid} is now {entry.get('name')!r}, not ours: left alone"
     try:
         if api.get(f"nodes/{node}/qemu/{vmid}/status/current").get("status") == "running":

@@ -14,6 +14,7 @@ STATE_ENV = "AIMACHINE_STATE_DIR"
 
 
 def state_dir() -> Path:
+    """$AIMACHINE_STATE_DIR; the commands set it to .aimachine beside the catalog."""
     return Path(os.environ.get(STATE_ENV, ".aimachine"))
 
 

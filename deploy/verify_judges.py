@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from deploy.configure.parsers import SmiGpu, parse_smi_query
+
 
 @dataclass(frozen=True)
 class Output:
@@ -65,30 +67,10 @@ def lspci_has(out: Output, vendor_device: str) -> Verdict:
     return Verdict(True, lines[0].strip())
 
 
-@dataclass(frozen=True)
-class GpuQuery:
-    name: str
-    memory_mib: int
-    driver: str
-
-
-def parse_gpu_query(text: str) -> list[GpuQuery]:
-    """`nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader` lines."""
-    gpus = []
-    for line in text.splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) != 3:
-            continue
-        mem = re.match(r"(\d+)\s*MiB", parts[1])
-        if mem:
-            gpus.append(GpuQuery(parts[0], int(mem.group(1)), parts[2]))
-    return gpus
-
-
-def _gpu(out: Output) -> GpuQuery | Verdict:
+def _gpu(out: Output) -> SmiGpu | Verdict:
     if bad := _failed(out):
         return bad
-    gpus = parse_gpu_query(out.stdout)
+    gpus = parse_smi_query(out.stdout)
     if not gpus:
         return Verdict(False, f"nvidia-smi printed no GPU: {_first_line(out.stdout) or 'nothing'}")
     return gpus[0]
@@ -112,7 +94,7 @@ def driver_version(out: Output) -> Verdict:
     gpu = _gpu(out)
     if isinstance(gpu, Verdict):
         return gpu
-    ok = bool(re.fullmatch(r"\d+\.\d+(\.\d+)?", gpu.driver))
+    ok = bool(gpu.driver and re.fullmatch(r"\d+\.\d+(\.\d+)?", gpu.driver))
     return Verdict(ok, gpu.driver or "no version")
 
 

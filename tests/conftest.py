@@ -50,3 +50,9 @@ def shipped_catalog_text() -> str:
 
 
 from tests.pve_sim.fixture import pve_sim  # noqa: E402,F401 (the Proxmox VE simulator fixture)
+
+
+@pytest.fixture(autouse=True)
+def _no_state_dir_leaks(monkeypatch):
+    """In-process CLI runs set AIMACHINE_STATE_DIR beside their catalog; it must not outlive the test."""
+    monkeypatch.delenv("AIMACHINE_STATE_DIR", raising=False)

@@ -32,16 +32,20 @@ def gpu_info(target: SshTarget) -> dict:
 def safetensors_listing_command(cache_dir: str, model: str) -> str:
     """Shell that prints `ref <hash>` and `<size> <snapshot>/<file>` for the model's safetensors.
 
-    A model id is looked up in the Hugging Face cache under cache_dir (hub/ when HF_HOME points
-    there); an absolute path is a local model directory.
+    A model id is looked up in the Hugging Face cache under cache_dir (the unit sets
+    HF_HOME=cache_dir/huggingface); an absolute path is a local model directory. The cache belongs to
+    the vllm user, so the listing runs through `sudo -n` (the login user may sudo without a password).
     """
     if model.startswith("/"):
-        return f"find -L {shlex.quote(model)} -maxdepth 1 -name '*.safetensors' -printf '%s %P\\n'"
-    repo = "models--" + model.replace("/", "--")
-    dirs = " ".join(shlex.quote(f"{cache_dir.rstrip('/')}/{sub}{repo}") for sub in ("hub/", ""))
-    return (f"for d in {dirs}; do if [ -d \"$d/snapshots\" ]; then "
-            "echo \"ref $(cat \"$d/refs/main\" 2>/dev/null)\"; "
-            "find -L \"$d/snapshots\" -name '*.safetensors' -printf '%s %P\\n'; break; fi; done")
+        script = f"find -L {shlex.quote(model)} -maxdepth 1 -name '*.safetensors' -printf '%s %P\\n'"
+    else:
+        repo = "models--" + model.replace("/", "--")
+        dirs = " ".join(shlex.quote(f"{cache_dir.rstrip('/')}/{sub}{repo}")
+                        for sub in ("huggingface/hub/", "hub/", ""))
+        script = (f"for d in {dirs}; do if [ -d \"$d/snapshots\" ]; then "
+                  "echo \"ref $(cat \"$d/refs/main\" 2>/dev/null)\"; "
+                  "find -L \"$d/snapshots\" -name '*.safetensors' -printf '%s %P\\n'; break; fi; done")
+    return f"sudo -n sh -c {shlex.quote(script)}"
 
 
 def vllm_weights(target: SshTarget, cache_dir: str, model: str) -> Weights:

@@ -42,7 +42,7 @@ def host_data(vm: Vm, env: dict[str, str] | None = None) -> dict[str, Any]:
         "ssh_user": user,
         "ssh_port": int(env.get("AIMACHINE_SSH_PORT") or 22),
         "ssh_key": env.get("AIMACHINE_SSH_KEY") or vm.login.private_key_path(),
-        "ssh_allow_agent": False,
+        "ssh_allow_agent": True,  # a passphrase-protected key works through the agent
         "ssh_look_for_keys": False,
         "ssh_strict_host_key_checking": "accept-new",
         "vm": vm,

@@ -10,7 +10,10 @@ import pytest
 
 from tests.bdd.world import PAYLOADS_IN_HOST, World
 from tests.harness import nspawn
-from tests.harness.fixtures import standin_payloads  # noqa: F401 (the local payload mirror)
+from tests.harness.fixtures import (
+    require_test_host,
+    standin_payloads,  # noqa: F401 (the local payload mirror)
+)
 
 # cloud-init is not on the Debian test host: the boot phase waits for it, so a stand-in says "done"
 CLOUD_INIT_STANDIN = "printf '#!/bin/sh\\necho \"status: done\"\\n' | sudo tee /usr/local/bin/cloud-init " \
@@ -21,9 +24,7 @@ CLOUD_INIT_STANDIN = "printf '#!/bin/sh\\necho \"status: done\"\\n' | sudo tee /
 def bdd_host(tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path) -> Iterator[nspawn.NspawnHost]:  # noqa: F811
     """The VM of the sim backend: a real systemd host in its own network namespace, booted once for the
     acceptance tests (pristine: an ephemeral copy), always stopped afterwards."""
-    reason = nspawn.unavailable_reason()
-    if reason:
-        pytest.skip(f"the test host standing in for the VM is unavailable: {reason}")
+    require_test_host("the test host standing in for the VM")
     before = os.environ.get("AIMACHINE_TEST_HOSTS", "")
     os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, nspawn.TARGET_IP) if h)
     try:

@@ -95,13 +95,27 @@ def mapping_delete(w: World, m, p, token) -> None:
     del w.mappings[m["id"]]
 
 
+def _storage_entry(name: str, st: dict) -> dict:
+    return {"storage": name, "type": st.get("type", "dir"), "content": st.get("content", ""),
+            **({"path": st["path"]} if "path" in st else {})}
+
+
+@route("GET", "/storage")
+def storage_list(w: World, m, p, token) -> list:
+    """Like Proxmox: the list needs only Datastore.Audit; GET /storage/{id} needs Datastore.Allocate."""
+    seen: dict[str, dict] = {}
+    for node in w.nodes.values():
+        for name, st in (node.get("storage") or {}).items():
+            seen.setdefault(name, _storage_entry(name, st))
+    return list(seen.values())
+
+
 @route("GET", "/storage/(?P<s>[^/]+)")
 def storage_config(w: World, m, p, token) -> dict:
     for node in w.nodes.values():
         st = (node.get("storage") or {}).get(m["s"])
         if st is not None:
-            return {"storage": m["s"], "type": st.get("type", "dir"), "content": st.get("content", ""),
-                    **({"path": st["path"]} if "path" in st else {})}
+            return _storage_entry(m["s"], st)
     raise ApiError(500, f"storage '{m['s']}' does not exist")
 
 

@@ -40,10 +40,12 @@ def test_healthy_facts_have_no_fail(cat) -> None:
     assert pf.failed(findings) == []
 
 
-def test_raw_hostpci_of_a_running_vm_holds_the_gpu(cat) -> None:
+@pytest.mark.parametrize("entry", ["0000:01:00.0,pcie=1,x-vga=1", "host=0000:03:00.0;0000:01:00.1,pcie=1",
+                                   "01:00,pcie=1"])
+def test_raw_hostpci_of_a_running_vm_holds_the_gpu(cat, entry) -> None:
     state = healthy_state()
     vm120 = state["nodes"]["android-19"]["vms"][120]
-    vm120["status"], vm120["config"] = "running", {"hostpci1": "0000:01:00.0,pcie=1,x-vga=1"}
+    vm120["status"], vm120["config"] = "running", {"hostpci1": entry}
     finding = pf.check_gpu_free(cat.vms[0], _facts(state))
     assert finding.level == "FAIL" and "hostpci1" in finding.remedy
 

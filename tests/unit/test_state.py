@@ -8,3 +8,20 @@ def test_address_round_trip(tmp_path, monkeypatch):
     state.update("vm-a", address="10.0.0.6")
     assert state.recorded_address("vm-a") == "10.0.0.6"
     assert state.read("vm-a")["vmid"] == 140
+
+
+def test_state_lives_beside_the_catalog_whatever_the_working_directory(tmp_path):
+    import os
+    import shutil
+
+    from tests.conftest import ROOT, run_aimachine
+
+    shutil.copy(ROOT / "catalog.yml", tmp_path / "catalog.yml")
+    (tmp_path / ".aimachine").mkdir()
+    (tmp_path / ".aimachine" / "vm-llm-aimachine.json").write_text('{"address": "127.0.0.7"}')
+    env = {k: v for k, v in os.environ.items() if k != state.STATE_ENV}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_aimachine("address", "vm-llm-aimachine", "--catalog", str(tmp_path / "catalog.yml"),
+                           env=env, cwd=elsewhere)
+    assert result.stdout.strip() == "127.0.0.7", result.stderr

@@ -22,8 +22,10 @@ def ok(text: str) -> Output:
 
 
 def test_gpu_query_parses_the_real_output():
-    (gpu,) = j.parse_gpu_query(QUERY)
-    assert (gpu.name, gpu.memory_mib, gpu.driver) == ("NVIDIA GeForce RTX 5060 Ti", 16311, "580.95.05")
+    verdicts = [judge(Output(0, QUERY)) for judge in (j.driver_version, lambda o: j.gpu_memory(o, 15872),
+                                                     lambda o: j.gpu_name(o, "NVIDIA GeForce RTX 5060 Ti"))]
+    assert [v.found for v in verdicts] == ["580.95.05", "16311 MiB (15.9 GiB)", "NVIDIA GeForce RTX 5060 Ti"]
+    assert all(v.passed for v in verdicts)
 
 
 def test_16311_mib_counts_as_16_gb():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+
 import pytest
 
 from deploy.bench.measure import Sample, median, summarize
@@ -67,10 +70,19 @@ def test_safetensors_of_the_snapshot_refs_main_names():
     assert safetensors_bytes("") is None
 
 
-def test_safetensors_listing_looks_in_the_hf_cache_of_the_catalog_dir():
-    cmd = safetensors_listing_command("/var/lib/vllm", "Qwen/Qwen2.5-7B-Instruct-AWQ")
-    assert "/var/lib/vllm/hub/models--Qwen--Qwen2.5-7B-Instruct-AWQ" in cmd
-    assert "refs/main" in cmd and "*.safetensors" in cmd
+def test_safetensors_listing_reads_the_hf_cache_the_unit_uses(tmp_path):
+    """HF_HOME is cache_dir/huggingface (deploy/templates/vllm.service.j2): list a cache laid out so."""
+    repo = tmp_path / "huggingface/hub/models--Qwen--Qwen2.5-7B-Instruct-AWQ"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs/main").write_text("abc123")
+    (repo / "snapshots/abc123").mkdir(parents=True)
+    (repo / "snapshots/abc123/model-00001-of-00001.safetensors").write_bytes(b"x" * 1000)
+    (repo / "snapshots/abc123/config.json").write_text("{}")
+    cmd = safetensors_listing_command(str(tmp_path), "Qwen/Qwen2.5-7B-Instruct-AWQ")
+    sudo, flag, shell, dash_c, script = shlex.split(cmd)
+    assert (sudo, flag, shell, dash_c) == ("sudo", "-n", "sh", "-c")  # the cache belongs to the vllm user
+    listing = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert safetensors_bytes(listing) == (1000, "abc123")
 
 
 def test_gpu_name_and_driver_from_nvidia_smi():
