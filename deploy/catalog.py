@@ -318,6 +318,12 @@ def load_catalog(path: str | os.PathLike = DEFAULT_CATALOG) -> Catalog:
     return parse_catalog(text, name)
 
 
+def split_bind(bind: str) -> tuple[str, int]:
+    """A checked IP:port bind ("127.0.0.1:8000", "[::1]:8000") as (host, port); brackets dropped."""
+    host, _, port = bind.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def vm_summary(catalog: Catalog, vm: Vm) -> dict[str, Any]:
     """The resolved VM entry (defaults applied) as plain data, node filled in from the host."""
     data = dataclasses.asdict(vm)

@@ -26,3 +26,11 @@ def catalog_option(func: Callable) -> Callable:
         show_default=True, type=click.Path(dir_okay=False), callback=_state_beside_catalog,
         help="Catalog file (also from AIMACHINE_CATALOG).",
     )(func)
+
+
+def terraform_bin_option(func: Callable) -> Callable:
+    """--terraform-bin PATH: Terraform or OpenTofu."""
+    return click.option(
+        "--terraform-bin", metavar="PATH",
+        help="Terraform or OpenTofu binary (default: $AIMACHINE_TERRAFORM or terraform).",
+    )(func)

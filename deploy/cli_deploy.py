@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import click
 
-from deploy.cli_common import catalog_option
+from deploy.cli_common import catalog_option, terraform_bin_option
 from deploy.deployment import PHASES, DeployOptions, DeployRun, deploy_phases, plan_phases, summary
 from deploy.pipeline import run_phases
 
 
-def _echo(text: str) -> None:
-    click.echo(text)
-
-
 def _run(name: str, catalog_path: str, options: DeployOptions, dry_run: bool,
          until: str | None = None) -> None:
-    d = DeployRun(catalog_path, name, options, _echo)
+    d = DeployRun(catalog_path, name, options, click.echo)
     phases = plan_phases(d) if dry_run else deploy_phases(d)
     names = [p.name for p in phases]
-    record = run_phases(phases[: names.index(until) + 1] if until else phases, _echo, total=len(phases))
+    record = run_phases(phases[: names.index(until) + 1] if until else phases, click.echo, total=len(phases))
     if dry_run:
         click.echo(f"plan {name}: " + ("FAILED" if record.failed else "nothing was changed"))
         for phase in record.phases:
@@ -32,8 +28,7 @@ def _run(name: str, catalog_path: str, options: DeployOptions, dry_run: bool,
 
 def _options(func):
     for option in reversed([
-        click.option("--terraform-bin", metavar="PATH",
-                     help="Terraform or OpenTofu binary (default: $AIMACHINE_TERRAFORM or terraform)."),
+        terraform_bin_option,
         click.option("--steps", metavar="LIST",
                      help="Configure only these steps (comma separated; default: all)."),
         click.option("-v", "--verbose", is_flag=True, help="Also print what preflight read."),

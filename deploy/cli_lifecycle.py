@@ -7,7 +7,7 @@ import click
 from deploy import lifecycle
 from deploy import provision as prov
 from deploy.catalog import load_catalog
-from deploy.cli_common import catalog_option
+from deploy.cli_common import catalog_option, terraform_bin_option
 
 
 def _run(name: str, catalog_path: str) -> prov.Run:
@@ -27,8 +27,7 @@ def status_command(name: str, catalog_path: str) -> None:
 @click.command("destroy")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--terraform-bin", metavar="PATH",
-              help="Terraform or OpenTofu binary (default: $AIMACHINE_TERRAFORM or terraform).")
+@terraform_bin_option
 @catalog_option
 def destroy_command(name: str, yes: bool, terraform_bin: str | None, catalog_path: str) -> None:
     """Destroy VM NAME and its disks, only if its id and name on Proxmox match the catalog."""

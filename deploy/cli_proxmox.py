@@ -6,12 +6,8 @@ import click
 
 from deploy import provision as prov
 from deploy.catalog import load_catalog
-from deploy.cli_common import catalog_option
+from deploy.cli_common import catalog_option, terraform_bin_option
 from deploy.pipeline import Phase, run_phases
-
-
-def _echo(text: str) -> None:
-    click.echo(text)
 
 
 @click.command("preflight")
@@ -21,15 +17,14 @@ def _echo(text: str) -> None:
 def preflight(name: str, verbose: bool, catalog_path: str) -> None:
     """Check the Proxmox host for VM NAME, read-only: one line per check (exit 3 on any FAIL)."""
     cat = load_catalog(catalog_path)
-    run = prov.Run(cat, cat.vm(name), _echo, verbose=verbose)
+    run = prov.Run(cat, cat.vm(name), click.echo, verbose=verbose)
     prov.preflight(run)
     click.echo(f"preflight: all checks passed for {name}")
 
 
 @click.command("provision")
 @click.argument("name")
-@click.option("--terraform-bin", default=None, metavar="PATH",
-              help="Terraform or OpenTofu binary (default: $AIMACHINE_TERRAFORM or terraform).")
+@terraform_bin_option
 @click.option("-v", "--verbose", is_flag=True, help="Also print what preflight read.")
 @catalog_option
 def provision(name: str, terraform_bin: str | None, verbose: bool, catalog_path: str) -> None:
@@ -38,13 +33,13 @@ def provision(name: str, terraform_bin: str | None, verbose: bool, catalog_path:
 
     def load() -> None:
         cat = load_catalog(catalog_path)
-        holder["run"] = prov.Run(cat, cat.vm(name), _echo, verbose=verbose)
+        holder["run"] = prov.Run(cat, cat.vm(name), click.echo, verbose=verbose)
 
     record = run_phases([Phase("catalog", load),
                          Phase("preflight", lambda: prov.preflight(holder["run"])),
                          Phase("cloud-init", lambda: prov.cloud_init(holder["run"])),
                          Phase("provision", lambda: prov.provision(holder["run"], terraform_bin)),
-                         Phase("boot", lambda: holder.update(address=prov.boot(holder["run"])))], _echo)
+                         Phase("boot", lambda: holder.update(address=prov.boot(holder["run"])))], click.echo)
     if record.failed:
         raise record.failed
     click.echo(f"provisioned {name} at {holder['address']}; next: ssh "

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 from deploy import provision as prov
 from deploy import verify as v
-from deploy.catalog import load_catalog
+from deploy.catalog import load_catalog, split_bind
 from deploy.configure import run as configure_run
 from deploy.configure.cuda import KEYRING_URL, cuda_repo
 from deploy.configure.steps import select
 from deploy.errors import PhaseError
 from deploy.pipeline import Echo, Phase, RunRecord, format_duration, summary_lines
-from deploy.terraform import Terraform, TerraformError, resolve_binary
+from deploy.terraform import TerraformError
 from deploy.vm_access import vm_target
 
 
@@ -115,9 +115,7 @@ def deploy_phases(d: DeployRun) -> list[Phase]:
 
 def _terraform_plan(d: DeployRun) -> str:
     """terraform init + plan: what apply would change (the workspace and mapping import aside)."""
-    api = d.prov.client("provision")
-    tf = Terraform(resolve_binary(d.options.terraform_bin), d.prov.catalog.path, d.name, d.echo,
-                   api.creds.redact)
+    tf = prov.terraform_for(d.prov, d.options.terraform_bin)
     try:
         tf.init()
         changes = tf.plan()
@@ -156,7 +154,7 @@ def summary(d: DeployRun, record: RunRecord) -> list[str]:
     if record.failed is None and d.address and d.run:
         vm = d.run.vm
         vllm, ollama = vm.services.vllm, vm.services.ollama
-        port = vllm.bind.rsplit(":", 1)[1]
+        port = split_bind(vllm.bind)[1]
         lines += ["", f"VM {vm.name} is at {d.address}. Next:",
                   f"  ssh {vm.login.user}@{d.address}",
                   f"  ssh -L {port}:{vllm.bind} {vm.login.user}@{d.address}   # then, here:",

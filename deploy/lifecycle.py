@@ -9,7 +9,7 @@ from deploy import ssh, state
 from deploy.address import agent_ipv4
 from deploy.errors import PhaseError
 from deploy.proxmox_api import ApiError
-from deploy.terraform import Terraform, TerraformError, resolve_binary
+from deploy.terraform import TerraformError
 from deploy.vm_access import vm_target
 
 
@@ -39,8 +39,7 @@ def check_owned(run: prov.Run, found: Ownership) -> None:
 def destroy(run: prov.Run, terraform_bin: str | None) -> str:
     """terraform destroy of the VM (the shared PCI mapping stays), then confirm it is gone."""
     api = run.client("provision")
-    tf = Terraform(resolve_binary(terraform_bin), run.catalog.path, run.vm.name, run.echo,
-                   api.creds.redact)
+    tf = prov.terraform_for(run, terraform_bin)
     try:
         tf.init()
         tf.destroy_vm()

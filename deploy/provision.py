@@ -96,13 +96,18 @@ def vm_entry(api: Api, vmid: int) -> dict | None:
     return next((v for v in api.get("cluster/resources", type="vm") if int(v.get("vmid", -1)) == vmid), None)
 
 
+def terraform_for(run: Run, terraform_bin: str | None = None, phase: str = "provision") -> Terraform:
+    """Terraform for this VM's workspace, its output redacted and echoed as progress."""
+    api = run.client(phase)
+    return Terraform(resolve_binary(terraform_bin), run.catalog.path, run.vm.name, run.echo, api.creds.redact)
+
+
 def provision(run: Run, terraform_bin: str | None = None) -> str:
     """terraform init + apply; on failure roll back a VM this run created, never an older one.
 
     Returns what happened: "no changes", "VM created" or "VM updated"."""
     api = run.client("provision")
-    tf = Terraform(resolve_binary(terraform_bin), run.catalog.path, run.vm.name,
-                   lambda line: run.echo(line), api.creds.redact)
+    tf = terraform_for(run, terraform_bin)
     existed = vm_entry(api, run.vm.vmid) is not None
     try:
         tf.init()

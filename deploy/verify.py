@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from deploy import ssh
 from deploy import verify_judges as judge
-from deploy.catalog import Vm
+from deploy.catalog import Vm, split_bind
 from deploy.configure.rendered import VLLM_VENV
 from deploy.verify_judges import Output, Verdict
 
@@ -61,9 +61,10 @@ class Report:
                 "checks": [asdict(r) for r in self.results]}
 
 
-def _host(bind: str) -> str:
-    host = bind.rsplit(":", 1)[0]
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "[::]") else host
+def _local_url(bind: str, path: str) -> str:
+    """The URL of a service bound at `bind`, as reached from the VM itself."""
+    host, port = split_bind(bind)
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}{path}"
 
 
 def checks_for(vm: Vm, address: str, health_wait_s: float = 600) -> list[Check]:
@@ -98,7 +99,7 @@ def checks_for(vm: Vm, address: str, health_wait_s: float = 600) -> list[Check]:
               "install the toolkit and /etc/profile.d/cuda.sh: aimachine configure " + vm.name),
     ]
     if vllm.enabled:
-        health = f"http://{_host(vllm.bind)}:{vllm.bind.rsplit(':', 1)[1]}/health"
+        health = _local_url(vllm.bind, "/health")
         out += [
             Check("vllm-venv", f"{VLLM_VENV}/bin/python -c 'import vllm; print(vllm.__version__)'",
                   vllm.version, lambda o: judge.exact_text(o, vllm.version),

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from deploy.catalog import Vm
+from deploy.catalog import Vm, split_bind
 from deploy.errors import PhaseError
 from deploy.ssh import SshTarget, tunnel
 from deploy.vm_access import vm_target
@@ -17,11 +17,6 @@ from deploy.vm_access import vm_target
 class Endpoints:
     urls: dict[str, str]
     ssh: SshTarget | None  # None: pointed at URLs only, nothing is read over SSH
-
-
-def _bind(vm: Vm, engine: str) -> tuple[str, int]:
-    host, _, port = getattr(vm.services, engine).bind.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 @contextlib.contextmanager
@@ -35,7 +30,7 @@ def open_endpoints(vm: Vm, engines: list[str], given: dict[str, str | None]) -> 
     with contextlib.ExitStack() as stack:
         urls = {e: str(given[e]).rstrip("/") for e in engines if given.get(e)}
         for engine in missing:
-            host, port = _bind(vm, engine)
+            host, port = split_bind(getattr(vm.services, engine).bind)
             try:
                 local = stack.enter_context(tunnel(target, host, port))
             except ConnectionError as exc:

@@ -10,7 +10,7 @@ from importlib import resources
 
 import jinja2
 
-from deploy.catalog import Ollama, Vllm
+from deploy.catalog import Ollama, Vllm, split_bind
 
 VLLM_VENV = "/opt/vllm/venv"
 VLLM_UNIT = "/etc/systemd/system/vllm.service"
@@ -36,11 +36,6 @@ def template(name: str, **context: object) -> str:
     return jinja2.Template(text, undefined=jinja2.StrictUndefined, keep_trailing_newline=True).render(
         **context
     )
-
-
-def split_bind(bind: str) -> tuple[str, int]:
-    host, _, port = bind.rpartition(":")
-    return host, int(port)
 
 
 def vllm_unit(vllm: Vllm) -> ManagedFile:
