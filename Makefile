@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance
+.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -82,3 +82,5 @@ destroy: lab-env $(BIN)/.installed ## Destroy the VM after checking its id and n
 	$(AIMACHINE) destroy $(VM)
 configure: $(BIN)/.installed ## Configure the VM named by VM= (default vm-llm-aimachine) with pyinfra; a re-run changes nothing
 	$(AIMACHINE) configure $(VM)
+upgrade-driver: $(BIN)/.installed ## Move the VM's held NVIDIA driver to the newest of its branch (or nvidia.driver_branch); says if a reboot is needed (VM=name)
+	$(AIMACHINE) configure $(VM) --upgrade-driver

@@ -146,6 +146,8 @@ class Vm:
     cpu: str = spec(chk.cpu_type, "host")
     memory_mb: int = spec(chk.integer(512, 4194304, unit="MB"))
     disk_gb: int = spec(chk.integer(8, 65536, unit="GB"))
+    swap_gb: int = spec(chk.integer(0, 1024, unit="GB"), 0,
+                        "swap file /swapfile of this size; 0: none (swap slows model loading)")
     storage: str = spec(chk.proxmox_id, doc="storage for the VM disk, e.g. local-zfs")
     image: str = spec(chk.volume_id)
     bridge: str = spec(chk.proxmox_id, "vmbr0")

@@ -24,12 +24,19 @@ def _steps(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--steps", metavar="LIST", callback=_steps,
               help=f"Only these steps, comma separated: {','.join(STEPS)}.")
+@click.option("--upgrade-driver", is_flag=True,
+              help="Only this: move the held NVIDIA driver to the newest of its branch (or to "
+                   "nvidia.driver_branch), hold it again, say whether a reboot is needed.")
 @catalog_option
-def configure(name: str, dry: bool, steps: str | None, catalog_path: str) -> None:
+def configure(name: str, dry: bool, steps: str | None, upgrade_driver: bool, catalog_path: str) -> None:
     """Configure VM NAME: driver, CUDA, vLLM, Ollama, hardening, monitoring (exit 6 on failure)."""
+    if upgrade_driver and steps:
+        raise click.UsageError("--upgrade-driver runs the nvidia step alone: leave out --steps")
     vm = load_catalog(catalog_path).vm(name)  # a bad catalog or name stops here, before any connection
-    click.echo(f"configure {name} at {vm_address(vm)}{' (dry run)' if dry else ''}:")
-    outcome = run_configure(catalog_path, name, dry=dry, steps=steps, echo=click.echo)
+    what = " (driver upgrade)" if upgrade_driver else ""
+    click.echo(f"configure {name} at {vm_address(vm)}{what}{' (dry run)' if dry else ''}:")
+    outcome = run_configure(catalog_path, name, dry=dry, steps=steps, echo=click.echo,
+                            upgrade_driver=upgrade_driver)
     for name_of_op in outcome.operations if dry else []:
         click.echo(f"  would change: {name_of_op}")
     verb = "would change" if dry else "changed"

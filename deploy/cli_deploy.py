@@ -54,7 +54,8 @@ def deploy_command(name: str, dry_run: bool, health_timeout: float, until: str |
     deployed VM changes nothing."""
     if until and dry_run:
         raise click.UsageError("--until and --dry-run do not go together")
-    _run(name, catalog_path, DeployOptions(terraform_bin, health_timeout, verbose, steps), dry_run, until)
+    _run(name, catalog_path, DeployOptions(terraform_bin, health_timeout, verbose, steps, until), dry_run,
+         until)
 
 
 @click.command("plan")

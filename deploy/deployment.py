@@ -27,6 +27,7 @@ class DeployOptions:
     health_timeout_s: float = 600
     verbose: bool = False
     steps: str | None = None  # configure only these steps (all by default)
+    until: str | None = None  # stop after this phase (all by default)
 
 
 @dataclass
@@ -57,7 +58,8 @@ def _catalog(d: DeployRun) -> str:
 def _require_keyring_checksum(d: DeployRun) -> None:
     """The cuda step needs the keyring's sha256: say so now, not after the VM is built."""
     vm = d.prov.vm
-    if "cuda" not in select(d.options.steps) or vm.nvidia.cuda_keyring_sha256:
+    configures = d.options.until is None or PHASES.index(d.options.until) >= PHASES.index("configure")
+    if not configures or "cuda" not in select(d.options.steps) or vm.nvidia.cuda_keyring_sha256:
         return
     url = KEYRING_URL.format(repo=cuda_repo("24.04"), version=vm.nvidia.cuda_keyring_version)
     raise PhaseError("catalog", f"{d.catalog_path}: {vm.name}: nvidia.cuda_keyring_sha256 is not set; every "

@@ -78,7 +78,7 @@ def installed_open_driver(installed: list[str] | set[str] | dict) -> str | None:
     """The non-server `-open` driver package already installed (highest branch), if any.
 
     With `driver_branch: auto` a configured VM keeps its driver: a newer branch appearing in the
-    archive does not swap drivers on a re-run; pinning a branch in the catalog does."""
+    archive does not swap drivers on a re-run; a pinned branch moves only by `--upgrade-driver`."""
     found = [name for name in installed
              if (m := _NVIDIA.match(name)) and m["open"] and not m["server"]]
     return max(found, key=lambda name: int(_NVIDIA.match(name)["branch"]), default=None)
@@ -97,3 +97,14 @@ def module_package(package: str, kernel_release: str) -> str:
     return f"linux-modules-{package.removeprefix('nvidia-driver-')}-{kernel_release}".replace(
         "linux-modules-", "linux-modules-nvidia-", 1
     )
+
+
+def module_metapackages(package: str, installed: list[str] | set[str] | dict) -> list[str]:
+    """The installed flavour metapackages of PACKAGE's signed modules, e.g.
+    `linux-modules-nvidia-580-open-generic` (or `-generic-hwe-24.04`): the package `ubuntu-drivers`
+    installs and that follows each new kernel. The per-kernel `...-open-6.8.0-88-generic` is not one."""
+    found = _NVIDIA.match(package)
+    if not found:
+        return []
+    prefix = f"linux-modules-nvidia-{found['branch']}{found['server'] or ''}{found['open'] or ''}-"
+    return sorted(name for name in installed if name.startswith(prefix) and name[len(prefix):][:1].isalpha())

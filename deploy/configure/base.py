@@ -1,4 +1,5 @@
-"""base: the VM is an Ubuntu 22.04/24.04 with an NVIDIA GPU, cloud-init has finished, tools are in."""
+"""base: the VM is an Ubuntu 22.04/24.04 with an NVIDIA GPU, cloud-init has finished, tools are in,
+and the swap file the catalog asks for (`swap_gb`, none by default) is on."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pyinfra.operations import server, systemd
 from deploy.configure import parsers
 from deploy.configure.common import ensure_packages, stop
 from deploy.configure.facts import CloudInitStatus, PciDevices
+from deploy.configure.swap import swap_file
 
 SUPPORTED_UBUNTU = ("22.04", "24.04")
 BASE_PACKAGES = ["curl", "ca-certificates", "zstd", "pciutils", "qemu-guest-agent", "ubuntu-drivers-common"]
@@ -53,3 +55,4 @@ def base() -> None:
         service="qemu-guest-agent",
         running=True,
     )
+    swap_file(host.data.vm.swap_gb)

@@ -7,6 +7,7 @@ import shlex
 from pyinfra.api import FactBase
 
 from deploy.configure import parsers
+from deploy.configure.common import APT_LOCK_WAIT
 
 
 def _text(output: list[str]) -> str:
@@ -117,3 +118,51 @@ class UfwStatus(FactBase):
 
     def process(self, output: list[str]) -> parsers.UfwStatus:
         return parsers.parse_ufw_status(_text(output))
+
+
+class AptHolds(FactBase):
+    """Packages on hold (`apt-mark showhold`): apt upgrade leaves them as they are."""
+
+    default = set
+
+    def command(self) -> str:
+        return "apt-mark showhold"
+
+    def process(self, output: list[str]) -> set[str]:
+        return parsers.parse_showhold(_text(output))
+
+
+class AptPolicy(FactBase):
+    """Installed and candidate versions of PACKAGES, read after refreshing the apt lists.
+
+    Only the deliberate driver upgrade asks for it: `apt-get update` first, so even `--dry` sees the
+    newest driver of the branch (a refresh that fails, e.g. offline, leaves the lists as they were)."""
+
+    default = dict
+
+    def command(self, packages: tuple[str, ...]) -> str:
+        names = " ".join(shlex.quote(p) for p in packages)
+        return (f"apt-get -q {APT_LOCK_WAIT} update >/dev/null 2>&1 || true; "
+                f"apt-cache policy {names} 2>/dev/null")
+
+    def process(self, output: list[str]) -> dict[str, parsers.AptVersions]:
+        return parsers.parse_apt_policy(_text(output))
+
+
+class SwapFileState(FactBase):
+    """A swap file's size, signature and whether it is in use; size None when it does not exist."""
+
+    @staticmethod
+    def default() -> parsers.SwapFile:
+        return parsers.SwapFile(None, is_swap=False, active=False)
+
+    def command(self, path: str) -> str:
+        quoted = shlex.quote(path)
+        return (
+            f'if [ -f {quoted} ]; then echo "size=$(stat -c %s {quoted})"; '
+            f'echo "type=$(blkid -o value -s TYPE {quoted} 2>/dev/null)"; fi; '
+            f"awk -v f={quoted} 'NR > 1 && $1 == f {{print \"active=yes\"}}' /proc/swaps"
+        )
+
+    def process(self, output: list[str]) -> parsers.SwapFile:
+        return parsers.parse_swap_file(_text(output))

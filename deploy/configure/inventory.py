@@ -4,6 +4,8 @@ Environment:
   AIMACHINE_CATALOG   the catalog (default catalog.yml)
   AIMACHINE_VM        only this VM (default: every VM in the catalog)
   AIMACHINE_STEPS     only these configuration steps, comma separated (default: all)
+  AIMACHINE_UPGRADE_DRIVER=1
+                      the nvidia step moves the held driver (`aimachine configure NAME --upgrade-driver`)
   AIMACHINE_SSH_HOST, AIMACHINE_SSH_PORT, AIMACHINE_SSH_USER, AIMACHINE_SSH_KEY,
   AIMACHINE_SSH_KNOWN_HOSTS
                       override the connection (a test host, a jump through a tunnel)
@@ -47,6 +49,7 @@ def host_data(vm: Vm, env: dict[str, str] | None = None) -> dict[str, Any]:
         "ssh_strict_host_key_checking": "accept-new",
         "vm": vm,
         "steps": env.get("AIMACHINE_STEPS") or None,
+        "upgrade_driver": env.get("AIMACHINE_UPGRADE_DRIVER") == "1",
     }
     # the tool's own known_hosts (as for its ssh calls): provision forgets the key of a rebuilt VM
     if env.get("AIMACHINE_SSH_KNOWN_HOSTS"):

@@ -1,4 +1,7 @@
-"""nvidia: the open distro driver from `ubuntu-drivers`, its signed modules loaded, nvidia-smi working."""
+"""nvidia: the open distro driver from `ubuntu-drivers`, held, its signed modules loaded, nvidia-smi working.
+
+With host data `upgrade_driver` (`aimachine configure NAME --upgrade-driver`) it moves the held driver
+instead (deploy/configure/driver_updates.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pyinfra.operations.util import any_changed
 
 from deploy.configure import parsers
 from deploy.configure.common import stop
+from deploy.configure.driver_updates import hold_driver, installed_check, upgrade_driver
 from deploy.configure.facts import NvidiaSmi, PciDevices, PciDriver, UbuntuDriversDevices
 from deploy.nvidia import (
     DriverChoiceError,
@@ -42,11 +46,21 @@ def nvidia() -> None:
     except DriverChoiceError as exc:
         stop(str(exc))
         return
-    if vm.nvidia.driver_branch == "auto":
-        package = installed_open_driver(installed) or package
+    current = installed_open_driver(installed)
+    if host.data.get("upgrade_driver"):
+        pinned = vm.nvidia.driver_branch != "auto"
+        upgrade_driver(package if pinned else current, current, installed, vm.name)
+        return
+    if current and current != package and vm.nvidia.driver_branch != "auto":
+        stop(f"the catalog pins nvidia.driver_branch {vm.nvidia.driver_branch}, but {current} is "
+             f"installed and held: moving the driver is deliberate: run `aimachine configure {vm.name} "
+             f"--upgrade-driver` (or `make upgrade-driver VM={vm.name}`)")
+        return
+    package = current or package
     modules = module_package(package, host.get_fact(KernelVersion))
     changed = []
-    if package not in installed or modules not in installed:
+    installing = package not in installed or modules not in installed
+    if installing:
         spec = install_spec(package)
         install = server.shell(
             name=f"Install {package} (ubuntu-drivers install {spec})",
@@ -56,13 +70,15 @@ def nvidia() -> None:
         server.shell(
             name=f"Confirm the signed module package {modules} is installed",
             commands=[
-                f"dpkg-query -W -f='${{Status}}\\n' {modules} | grep -q 'install ok installed' "
-                f"|| {{ echo '{modules} is not installed: ubuntu-drivers installed no "
-                f"signed modules for kernel {host.get_fact(KernelVersion)}'; exit 1; }}"
+                f"{installed_check(modules)} || {{ echo '{modules} is not installed: ubuntu-drivers "
+                f"installed no signed modules for kernel {host.get_fact(KernelVersion)}; when the held "
+                f"driver predates this kernel, `aimachine configure {vm.name} --upgrade-driver` brings "
+                "a build for it'; exit 1; }"
             ],
             _if=install.did_change,
         )
         changed.append(install)
+    hold_driver(package, installed, installing)
     gpu = parsers.nvidia_gpu(host.get_fact(PciDevices) or [])
     holder = host.get_fact(PciDriver, address=gpu.address) if gpu else None
     if holder == "nouveau":

@@ -117,3 +117,58 @@ def parse_ufw_status(output: str) -> UfwStatus:
         if in_table and line.strip():
             rules.append(" ".join(line.split()))
     return UfwStatus(active, defaults[1] if defaults else None, defaults[2] if defaults else None, rules)
+
+
+def parse_showhold(output: str) -> set[str]:
+    """`apt-mark showhold`: one held package per line (`name` or, for a foreign arch, `name:arch`)."""
+    names = (line.strip() for line in output.splitlines())
+    return {name for name in names if re.fullmatch(r"[a-z0-9][a-z0-9+.:-]+", name)}
+
+
+@dataclass(frozen=True)
+class AptVersions:
+    installed: str | None
+    candidate: str | None
+
+    @property
+    def upgradable(self) -> bool:
+        return self.candidate is not None and self.candidate != self.installed
+
+
+def parse_apt_policy(output: str) -> dict[str, AptVersions]:
+    """`apt-cache policy PKG...`: each package's installed and candidate version; `(none)` is None.
+
+    A package apt does not know is simply absent from the result."""
+    found: dict[str, AptVersions] = {}
+    for block in re.split(r"^(?=\S+:$)", output, flags=re.MULTILINE):
+        name = re.match(r"^(\S+):$", block, flags=re.MULTILINE)
+        if not name:
+            continue
+        versions = dict(re.findall(r"^\s+(Installed|Candidate):\s*(\S+)", block, flags=re.MULTILINE))
+        installed, candidate = (versions.get(key, "(none)") for key in ("Installed", "Candidate"))
+        found[name[1]] = AptVersions(None if installed == "(none)" else installed,
+                                     None if candidate == "(none)" else candidate)
+    return found
+
+
+@dataclass(frozen=True)
+class SwapFile:
+    size: int | None  # bytes; None when the file does not exist
+    is_swap: bool  # carries a swap signature (mkswap ran)
+    active: bool  # listed in /proc/swaps
+
+
+def parse_swap_file(output: str) -> SwapFile:
+    """`size=BYTES`, `type=swap` (blkid) and `active=yes` lines, as the SwapFileState fact prints them."""
+    values = dict(line.strip().split("=", 1) for line in output.splitlines() if "=" in line)
+    size = values.get("size", "")
+    return SwapFile(int(size) if size.isdigit() else None, values.get("type") == "swap",
+                    values.get("active") == "yes")
+
+
+def parse_module_versions(output: str) -> tuple[str | None, str | None]:
+    """`loaded=X` (/sys/module/nvidia/version) and `installed=Y` (the driver package's version, the
+    Debian revision dropped: 580.105.08-0ubuntu0.24.04.1 -> 580.105.08); None where a line is empty."""
+    values = dict(line.strip().split("=", 1) for line in output.splitlines() if "=" in line)
+    installed = values.get("installed", "").split(":")[-1].split("-")[0]
+    return values.get("loaded") or None, installed or None

@@ -1,6 +1,7 @@
 """Run the configuration: `pyinfra -y --json inventory.py deploy/configure_vm.py` for one VM.
 
-Progress streams as pyinfra prints it; the JSON totals give the number of changed operations
+Progress streams as pyinfra prints it, with a heartbeat line while one operation runs silently for
+long (a model pull, `pip install vllm`); the JSON totals give the number of changed operations
 (zero on a converged VM). A failure becomes PhaseError("configure") carrying the failing operation
 and its output; the VM stays up as it is, and a re-run resumes where this one stopped.
 """
@@ -9,19 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from deploy.catalog import Vm
+from deploy.configure.common import NOTE
 from deploy.configure.inventory import NoAddress, address_of
 from deploy.errors import PhaseError
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 INVENTORY = PROJECT / "inventory.py"
 DEPLOY_FILE = PROJECT / "deploy" / "configure_vm.py"
+HEARTBEAT_S = 30.0  # pyinfra prints nothing while an operation runs: say so after this much silence
+OPERATION = "--> Starting operation: "
 
 
 @dataclass(frozen=True)
@@ -48,16 +56,76 @@ def pyinfra_bin() -> str:
 def progress_line(line: str) -> str | None:
     """What of pyinfra's log the admin sees while it runs: each operation and each host's result."""
     text = line.rstrip()
-    if text.startswith("--> Starting operation: "):
-        return "  " + text.removeprefix("--> Starting operation: ").strip()
+    if text.startswith(OPERATION):
+        return "  " + text.removeprefix(OPERATION).strip()
     if text.strip().startswith("[") and text.strip().endswith(("Success", "No changes", "Error")):
         return "    " + text.strip()
+    if text.strip().startswith(NOTE):
+        return "  " + text.strip()
     return None
+
+
+def format_elapsed(seconds: float) -> str:
+    """45s, 2m 30s, 1h 05m."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+class Progress:
+    """The admin's view of pyinfra's log: the progress lines, and which operation runs for how long."""
+
+    def __init__(self, echo: Callable[[str], None], clock: Callable[[], float] = time.monotonic):
+        self.echo, self.clock = echo, clock
+        self.current, self.since = "connecting and reading facts", clock()
+
+    def line(self, line: str) -> bool:
+        """Show LINE if the admin should see it; True when something was shown."""
+        text = line.strip()
+        if text.startswith("--> "):  # an operation, or a phase such as "Preparing operation files..."
+            self.current = text.removeprefix(OPERATION).removeprefix("--> ").rstrip(".").strip()
+            self.since = self.clock()
+        shown = progress_line(line)
+        if shown:
+            self.echo(shown)
+        return shown is not None
+
+    def heartbeat(self) -> None:
+        self.echo(f"  ... still running: {self.current} ({format_elapsed(self.clock() - self.since)})")
+
+
+def follow(stream: IO[str], on_line: Callable[[str], bool], on_silence: Callable[[], None],
+           interval: float = HEARTBEAT_S) -> None:
+    """Feed each line of STREAM to ON_LINE until it ends; call ON_SILENCE after every INTERVAL seconds
+    in which ON_LINE showed nothing. A thread reads, so a silent stream never blocks the heartbeat."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + interval
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            on_silence()
+            deadline = time.monotonic() + interval
+            continue
+        if line is None:
+            return
+        if on_line(line):
+            deadline = time.monotonic() + interval
 
 
 def failing_operation(log: str, max_lines: int = 60) -> tuple[str, str]:
     """The last operation pyinfra started before failing, and its output (tracebacks left out)."""
-    blocks = log.split("--> Starting operation: ")
+    blocks = log.split(OPERATION)
     if len(blocks) < 2:
         lines = [ln for ln in log.splitlines() if ln.strip()]
         return "before any operation (connecting or loading the deploy)", "\n".join(lines[-max_lines:])
@@ -94,24 +162,36 @@ def outcome_from_json(stdout: str, dry: bool) -> Outcome:
 
 
 def configure(catalog_path: str, vm_name: str, dry: bool = False, steps: str | None = None,
-              echo: Callable[[str], None] = print, env: dict[str, str] | None = None) -> Outcome:
-    """Configure VM_NAME; return what changed. Raises PhaseError("configure") on failure."""
+              echo: Callable[[str], None] = print, env: dict[str, str] | None = None,
+              upgrade_driver: bool = False, heartbeat_s: float = HEARTBEAT_S) -> Outcome:
+    """Configure VM_NAME; return what changed. Raises PhaseError("configure") on failure.
+
+    UPGRADE_DRIVER runs only the nvidia step, which then moves the held driver (--upgrade-driver)."""
     run_env = {**os.environ, **(env or {}), "AIMACHINE_CATALOG": os.path.abspath(catalog_path),
                "AIMACHINE_VM": vm_name}
+    run_env["AIMACHINE_UPGRADE_DRIVER"] = "1" if upgrade_driver else "0"  # never from the caller's shell
+    if upgrade_driver:
+        steps = "nvidia"
     if steps:
         run_env["AIMACHINE_STEPS"] = steps
     # --json without -y prints the plan and changes nothing; with -y it runs and prints the results
     argv = [pyinfra_bin(), *([] if dry else ["-y"]), "--json", str(INVENTORY), str(DEPLOY_FILE)]
     proc = subprocess.Popen(argv, cwd=PROJECT, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    log = []
+    log: list[str] = []
+    progress = Progress(echo)
     assert proc.stderr is not None and proc.stdout is not None
-    for line in proc.stderr:
+    out: list[str] = []  # read beside stderr: a large JSON result must not fill the pipe and stall pyinfra
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+    reader.start()
+
+    def on_line(line: str) -> bool:
         log.append(line)
-        shown = progress_line(line)
-        if shown:
-            echo(shown)
-    stdout = proc.stdout.read()
+        return progress.line(line)
+
+    follow(proc.stderr, on_line, progress.heartbeat, heartbeat_s)
+    reader.join()
+    stdout = "".join(out)
     proc.wait()
     if proc.returncode != 0 or not stdout.strip():
         name, output = failing_operation("".join(log))

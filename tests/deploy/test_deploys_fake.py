@@ -41,6 +41,7 @@ def test_fresh_host_nvidia_in_order(vm):
         "nvidia | Install nvidia-driver-580-open (ubuntu-drivers install nvidia:580-open)",
         "nvidia | Confirm the signed module package linux-modules-nvidia-580-open-6.8.0-88-generic "
         "is installed",
+        "nvidia | Hold nvidia-driver-580-open and its modules metapackage (apt upgrade keeps this driver)",
         "nvidia | Load the nvidia module",
         "nvidia | Load the nvidia_uvm module",
         "nvidia | nvidia-smi sees the GPU",

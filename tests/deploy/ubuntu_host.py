@@ -15,6 +15,7 @@ from deploy.catalog import Vm
 from deploy.configure import rendered
 from deploy.configure.base import BASE_PACKAGES
 from deploy.configure.firewall import SSH_PORT
+from deploy.configure.swap import GIB, fstab_line
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OS_RELEASE = """/etc/os-release
@@ -28,6 +29,7 @@ ID_LIKE=debian
 UBUNTU_CODENAME=noble
 ---"""
 KERNEL = "6.8.0-88-generic"
+DRIVER_VERSION = "580.95.05-0ubuntu0.24.04.2"  # nvidia-driver-580-open, as dpkg-query shows it
 
 
 def fixture(name: str) -> str:
@@ -58,6 +60,9 @@ class UbuntuHost:
     ollama_version: str | None = None
     ollama_models: list[str] = field(default_factory=list)
     pip_freeze: str = ""
+    holds: list[str] = field(default_factory=list)  # apt-mark showhold
+    swap: str = ""  # what the SwapFileState fact prints
+    fstab: list[str] = field(default_factory=list)
     overrides: dict = field(default_factory=dict)  # matcher: response, tried first
 
     def responses(self) -> dict:
@@ -94,6 +99,12 @@ class UbuntuHost:
         ]
         r["cat /etc/group"] = ["render:x:991:", "video:x:44:"]
         r["pip freeze"] = self.pip_freeze
+        r["apt-mark showhold"] = self.holds
+        r["/proc/swaps"] = self.swap
+        r["/etc/fstab"] = self.fstab or ["__pyinfra_exists_/etc/fstab"]
+        # the driver's version and the loaded module's (the reboot check after an upgrade)
+        r["/sys/module/nvidia/version"] = [f"loaded={DRIVER_VERSION.split('-')[0]}",
+                                           f"installed={DRIVER_VERSION}"]
         # overrides are tried first (the first matching key wins)
         return {**self.overrides, **{k: v for k, v in r.items() if k not in self.overrides}}
 
@@ -115,6 +126,7 @@ def converged(vm: Vm) -> UbuntuHost:
         "openssh-server",
         "ufw",
         "nvidia-driver-580-open",
+        "linux-modules-nvidia-580-open-generic",
         f"linux-modules-nvidia-580-open-{KERNEL}",
         nv.cuda_toolkit,
         f"python{s.vllm.python}-venv",
@@ -141,6 +153,7 @@ def converged(vm: Vm) -> UbuntuHost:
         f"--                         ------      ----\n{SSH_PORT}/tcp                     ALLOW IN    {net}\n"
     )
     files.append(rendered.ManagedFile(f"{rendered.VLLM_VENV}/bin/activate", "# venv"))
+    swap = [f"size={vm.swap_gb * GIB}", "type=swap", "active=yes"] if vm.swap_gb else []
     return UbuntuHost(
         vm,
         packages={**{p: "1" for p in packages}, "cuda-keyring": nv.cuda_keyring_version},
@@ -158,4 +171,7 @@ def converged(vm: Vm) -> UbuntuHost:
         ollama_version=s.ollama.version,
         ollama_models=[m if ":" in m else f"{m}:latest" for m in s.ollama.models],
         pip_freeze=f"pip==24.0\nvllm=={s.vllm.version}",
+        holds=["linux-modules-nvidia-580-open-generic", "nvidia-driver-580-open"],
+        swap="\n".join(swap),
+        fstab=[fstab_line()] if vm.swap_gb else [],
     )

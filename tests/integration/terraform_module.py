@@ -28,6 +28,7 @@ NOT_TERRAFORMS = {
     (Vm, "nvidia"): "guest configuration (pyinfra)",
     (Vm, "services"): "guest configuration (pyinfra)",
     (Vm, "firewall"): "guest configuration (pyinfra)",
+    (Vm, "swap_gb"): "guest configuration (pyinfra: a swap file inside the VM's disk)",
     (Gpu, "name"): "what verify expects nvidia-smi to report inside the guest",
     (Gpu, "min_memory_mib"): "what verify expects nvidia-smi to report inside the guest",
     (Gpu, "memory_bandwidth_gbps"): "the benchmark's roofline",

@@ -89,7 +89,7 @@ def test_healthy_host_passes_and_changes_nothing(pve_sim, tmp_path: Path) -> Non
     lines = [ln for ln in result.stdout.splitlines() if ln[:4] in ("ok  ", "warn", "FAIL")]
     checks = [ln.split()[1].rstrip(":") for ln in lines]
     assert checks == ["api", "node", "vmid", "gpu", "iommu", "gpu-free", "mapping", "storage",
-                      "snippets", "image", "resources"]
+                      "snippets", "image", "resources", "ssh-agent"]
     assert not any(ln.startswith("FAIL") for ln in lines)
     assert "warn gpu-free: not in use now, but stopped VM(s) 120 'gaming'" in result.stdout
     assert sim.changes() == []

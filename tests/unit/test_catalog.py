@@ -70,6 +70,10 @@ BAD = [
      "disk_gb: 9999999"),
     ("disk-in-tb", mutate("disk_gb: 500", "disk_gb: 1TB"), "vms[0].disk_gb", "write 1024 for 1TB",
      "disk_gb: 1TB"),
+    ("swap-too-large", mutate("swap_gb: 0", "swap_gb: 2048"), "vms[0].swap_gb", "from 0 to 1024",
+     "swap_gb: 2048"),
+    ("swap-with-unit", mutate("swap_gb: 0", "swap_gb: 8G"), "vms[0].swap_gb", "write 8 for 8G",
+     "swap_gb: 8G"),
     ("pci-malformed", mutate('pci_address: "0000:01:00"', 'pci_address: "01:00.0"'),
      "vms[0].gpu.pci_address", "DDDD:BB:DD", "pci_address:"),
     ("image-as-number", mutate("image: local:iso/noble-server-cloudimg-amd64.img", "image: 1:30"),
@@ -154,6 +158,8 @@ def test_several_vms_in_one_catalog():
     cat = parse_catalog(SHIPPED + SECOND_VM.format(name="vm-second", vmid=141))
     assert [v.name for v in cat.vms] == ["vm-llm-aimachine", "vm-second"]
     assert cat.vm("vm-second").bridge == "vmbr0"  # default applied
+    assert cat.vm("vm-second").swap_gb == 0  # no swap file unless asked for
+    assert parse_catalog(SHIPPED.replace("swap_gb: 0", "swap_gb: 8")).vms[0].swap_gb == 8
     assert cat.vm("vm-second").services.vllm.bind == "127.0.0.1:8000"
 
 

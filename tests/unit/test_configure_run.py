@@ -50,8 +50,11 @@ def test_host_data_from_catalog_and_overrides():
     data = host_data(vm, env={})
     assert (data["ssh_user"], data["ssh_port"], data["_sudo"]) == ("ubuntu", 22, True)
     assert data["ssh_key"].endswith("/.ssh/id_ed25519") and data["vm"] is vm
-    data = host_data(vm, env={"AIMACHINE_SSH_USER": "root", "AIMACHINE_SSH_PORT": "2222"})
+    assert data["upgrade_driver"] is False
+    data = host_data(vm, env={"AIMACHINE_SSH_USER": "root", "AIMACHINE_SSH_PORT": "2222",
+                              "AIMACHINE_UPGRADE_DRIVER": "1"})
     assert (data["ssh_user"], data["ssh_port"], "_sudo" in data) == ("root", 2222, False)
+    assert data["upgrade_driver"] is True
 
 
 def test_configure_without_an_address_says_what_to_do(tmp_path):
@@ -106,3 +109,17 @@ def test_inventory_lists_vms_with_an_address_and_names_the_others(tmp_path, monk
     assert "skipped vm-llm-aimachine: no address known" in capsys.readouterr().err
     monkeypatch.setenv("AIMACHINE_VM", "vm-other")
     assert inventory_hosts(catalog)[0][0] == "10.1.2.3"
+
+
+def test_upgrade_driver_runs_the_nvidia_step_alone():
+    result = run_aimachine("configure", "vm-llm-aimachine", "--upgrade-driver", env=FAKE)
+    assert "configure vm-llm-aimachine at @fake/vm (driver upgrade):" in result.stdout
+    # the bare fake host has no ubuntu-drivers: the nvidia step stops, and no other step ran before it
+    assert result.returncode == 6
+    assert "failed at: nvidia | Stop: ubuntu-drivers was not installed" in result.stderr
+    assert "  base | " not in result.stdout and "  nvidia | " in result.stdout
+
+
+def test_upgrade_driver_with_steps_is_a_usage_error():
+    result = run_aimachine("configure", "vm-llm-aimachine", "--upgrade-driver", "--steps", "base", env=FAKE)
+    assert result.returncode == 2 and "--upgrade-driver runs the nvidia step alone" in result.stderr

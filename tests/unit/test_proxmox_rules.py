@@ -114,3 +114,9 @@ def test_credentials_never_echo_the_secret() -> None:
         credentials_from_env({"PROXMOX_VE_ENDPOINT": "https://h:8006/api2/json",
                               "PROXMOX_VE_API_TOKEN": "s3cr3t-value"})
     assert "s3cr3t-value" not in str(err.value) and "without /api2/json" in str(err.value)
+
+
+def test_ssh_agent_check_warns_without_an_agent() -> None:
+    assert pf.check_ssh_agent({"SSH_AUTH_SOCK": "/run/user/1000/agent.sock"}).level == "ok"
+    missing = pf.check_ssh_agent({})
+    assert missing.level == "warn" and "ssh-add" in missing.remedy
