@@ -22,7 +22,9 @@ def pip_index_args(index_url: str, torch_index_url: str) -> str:
 @deploy("vllm")
 def vllm() -> None:
     cfg = host.data.vm.services.vllm
-    ensure_packages([f"python{cfg.python}-venv"], f"Python {cfg.python} venv support")
+    # Triton (under vLLM) compiles a small C launcher at the first start: a compiler and Python.h
+    ensure_packages([f"python{cfg.python}-venv", f"python{cfg.python}-dev", "gcc", "libc6-dev"],
+                    f"Python {cfg.python} venv support and a C compiler for Triton")
     service_user("vllm", cfg.cache_dir)
     files.directory(
         name=f"Model cache {cfg.cache_dir}", path=cfg.cache_dir, user="vllm", group="vllm", mode="750"

@@ -130,6 +130,9 @@ def converged(vm: Vm) -> UbuntuHost:
         f"linux-modules-nvidia-580-open-{KERNEL}",
         nv.cuda_toolkit,
         f"python{s.vllm.python}-venv",
+        f"python{s.vllm.python}-dev",
+        "gcc",
+        "libc6-dev",
         "nvtop",
     ]
     files = [
