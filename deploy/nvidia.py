@@ -17,7 +17,7 @@ _DRIVER_LINE = re.compile(
     r"^driver\s*:\s*(?P<name>\S+)\s+-\s+(?P<origin>distro|third-party)\s+(?P<license>free|non-free)"
     r"(?P<flags>(?:\s+\w+)*)\s*$"
 )
-_NVIDIA = re.compile(r"^nvidia-driver-(?P<branch>\d+)(?P<server>-server)?(?P<open>-open)?$")
+DRIVER_PACKAGE = re.compile(r"^nvidia-driver-(?P<branch>\d+)(?P<server>-server)?(?P<open>-open)?$")
 
 
 class DriverChoiceError(ValueError):
@@ -32,13 +32,13 @@ class OfferedDriver:
 
     @property
     def branch(self) -> int | None:
-        found = _NVIDIA.match(self.name)
+        found = DRIVER_PACKAGE.match(self.name)
         return int(found["branch"]) if found else None
 
     @property
     def acceptable(self) -> bool:
         """A non-server `-open` distro driver: the only kind that fits a GeForce Blackwell card."""
-        found = _NVIDIA.match(self.name)
+        found = DRIVER_PACKAGE.match(self.name)
         return bool(found and found["open"] and not found["server"] and self.distro)
 
 
@@ -80,13 +80,13 @@ def installed_open_driver(installed: list[str] | set[str] | dict) -> str | None:
     With `driver_branch: auto` a configured VM keeps its driver: a newer branch appearing in the
     archive does not swap drivers on a re-run; a pinned branch moves only by `--upgrade-driver`."""
     found = [name for name in installed
-             if (m := _NVIDIA.match(name)) and m["open"] and not m["server"]]
-    return max(found, key=lambda name: int(_NVIDIA.match(name)["branch"]), default=None)
+             if (m := DRIVER_PACKAGE.match(name)) and m["open"] and not m["server"]]
+    return max(found, key=lambda name: int(DRIVER_PACKAGE.match(name)["branch"]), default=None)
 
 
 def install_spec(package: str) -> str:
     """`nvidia-driver-580-open` -> `nvidia:580-open`, the form `ubuntu-drivers install` takes."""
-    found = _NVIDIA.match(package)
+    found = DRIVER_PACKAGE.match(package)
     if not found or not found["open"] or found["server"]:
         raise DriverChoiceError(f"not a non-server -open driver package: {package}")
     return f"nvidia:{found['branch']}-open"
@@ -103,7 +103,7 @@ def module_metapackages(package: str, installed: list[str] | set[str] | dict) ->
     """The installed flavour metapackages of PACKAGE's signed modules, e.g.
     `linux-modules-nvidia-580-open-generic` (or `-generic-hwe-24.04`): the package `ubuntu-drivers`
     installs and that follows each new kernel. The per-kernel `...-open-6.8.0-88-generic` is not one."""
-    found = _NVIDIA.match(package)
+    found = DRIVER_PACKAGE.match(package)
     if not found:
         return []
     prefix = f"linux-modules-nvidia-{found['branch']}{found['server'] or ''}{found['open'] or ''}-"

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from deploy.configure.parsers import SmiGpu, parse_smi_query
+from deploy.nvidia import DRIVER_PACKAGE
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def open_driver_package(out: Output) -> Verdict:
     """`dpkg-query -W -f='${Package} ${Status}\\n' 'nvidia-driver-*'`: an installed -open package."""
     installed = [ln.split()[0] for ln in out.stdout.splitlines()
                  if ln.strip().endswith("install ok installed")]
-    drivers = [p for p in installed if re.fullmatch(r"nvidia-driver-\d+(-server)?(-open)?", p)]
+    drivers = [p for p in installed if DRIVER_PACKAGE.match(p)]
     if not drivers:
         return Verdict(False, "no nvidia-driver package installed")
     open_ones = [p for p in drivers if p.endswith("-open")]

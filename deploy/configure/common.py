@@ -24,6 +24,14 @@ def missing_packages(names: list[str]) -> list[str]:
     return [name for name in names if name not in installed]
 
 
+DOWNLOAD_CACHE = "/var/cache/aimachine"  # checked downloads, kept so a re-run needs no network
+
+
+def download_cache() -> str:
+    files.directory(name=f"Download cache {DOWNLOAD_CACHE}", path=DOWNLOAD_CACHE, mode="755")
+    return DOWNLOAD_CACHE
+
+
 def ensure_packages(names: list[str], what: str) -> None:
     """Install what is missing; `apt-get update` runs only when something is (a re-run changes nothing)."""
     missing = missing_packages(names)

@@ -8,10 +8,9 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files, server
 
-from deploy.configure.common import ensure_packages, put_files, stop
+from deploy.configure.common import download_cache, ensure_packages, put_files, stop
 from deploy.configure.rendered import cuda_files
 
-CACHE = "/var/cache/aimachine"
 KEYRING_URL = (
     "https://developer.download.nvidia.com/compute/cuda/repos/{repo}/x86_64/cuda-keyring_{version}_all.deb"
 )
@@ -37,8 +36,7 @@ def cuda() -> None:
     installed = host.get_fact(DebPackages) or {}
     if nv.cuda_keyring_version not in installed.get("cuda-keyring", []):
         url = KEYRING_URL.format(repo=cuda_repo(release), version=nv.cuda_keyring_version)
-        deb = f"{CACHE}/cuda-keyring_{nv.cuda_keyring_version}_all.deb"
-        files.directory(name=f"Download cache {CACHE}", path=CACHE, mode="755")
+        deb = f"{download_cache()}/cuda-keyring_{nv.cuda_keyring_version}_all.deb"
         files.download(
             name=f"Download cuda-keyring {nv.cuda_keyring_version} ({cuda_repo(release)})",
             src=url,

@@ -12,12 +12,10 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
 from deploy.configure import parsers
-from deploy.configure.common import ensure_packages
+from deploy.configure.common import download_cache, ensure_packages
 from deploy.configure.facts import OllamaModels, OllamaVersion
 from deploy.configure.rendered import ollama_files
 from deploy.configure.services import managed_service, service_user
-
-CACHE = "/var/cache/aimachine"
 
 
 def release_url(template: str, version: str) -> str:
@@ -37,8 +35,7 @@ def verify_command(sums: str, filename: str, archive: str) -> str:
 def install_release(url: str, version: str, sha256: str | None) -> OperationMeta:
     """Download (sha256-checked) and unpack; the old lib/ollama goes first so no stale runner stays."""
     filename = posixpath.basename(url)
-    archive = f"{CACHE}/ollama-{version}-{filename}"
-    files.directory(name=f"Download cache {CACHE}", path=CACHE, mode="755")
+    archive = f"{download_cache()}/ollama-{version}-{filename}"
     check = []
     if not sha256:  # the release's own sha256sum.txt, fetched beside the tarball, checked before unpacking
         sums = f"{archive}.sha256sum.txt"
