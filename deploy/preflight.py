@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploy import privileges as privs
 from deploy.catalog import Catalog, Vm
 from deploy.proxmox_api import Api, ApiError
 
@@ -40,6 +41,9 @@ def check_ssh_agent(env: dict[str, str]) -> Finding:
 class HostFacts:
     """What the API told us; empty where it could not be read (then the check says so)."""
     node: str
+    token_id: str = ""                                          # USER@REALM!TOKENID, never the secret
+    pve_version: str = ""
+    permissions: dict | None = None                             # access/permissions: path -> {priv: 1}
     nodes: list[dict] = field(default_factory=list)
     vms: list[dict] = field(default_factory=list)               # cluster/resources?type=vm
     configs: dict[int, dict] = field(default_factory=dict)      # vmid -> config, VMs on the node
@@ -55,6 +59,10 @@ class HostFacts:
     def node_info(self) -> dict | None:
         return next((n for n in self.nodes if n.get("node") == self.node), None)
 
+    def pve_major(self) -> int:
+        head = self.pve_version.split(".", 1)[0]
+        return int(head) if head.isdigit() else 8
+
 
 def _read(facts: HostFacts, key: str, func: Any, *args: Any, **params: Any) -> Any:
     try:
@@ -67,8 +75,11 @@ def _read(facts: HostFacts, key: str, func: Any, *args: Any, **params: Any) -> A
 def gather(api: Api, catalog: Catalog, vm: Vm) -> HostFacts:
     """Every GET the checks need; raises ApiError only when the API itself is unusable."""
     node = catalog.node_of(vm)
-    facts = HostFacts(node=node)
-    api.get("version")  # reachability and the token, before anything else
+    facts = HostFacts(node=node, token_id=api.creds.token_id)
+    version = api.get("version")  # reachability and the token, before anything else
+    facts.pve_version = str((version or {}).get("version", ""))
+    tree = _read(facts, "permissions", api.get, "access/permissions")
+    facts.permissions = tree if isinstance(tree, dict) else None
     facts.nodes = api.get("nodes")
     facts.vms = api.get("cluster/resources", type="vm")
     info = facts.node_info()
@@ -93,6 +104,25 @@ def gather(api: Api, catalog: Catalog, vm: Vm) -> HostFacts:
 
 
 # ---- pure checks ------------------------------------------------------------------------------
+
+def check_privileges(catalog: Catalog, vm: Vm, facts: HostFacts) -> Finding:
+    """Every privilege a deploy needs, on the path Proxmox checks it, from the token's own answer."""
+    needs = privs.needed(catalog, vm, facts.pve_major())
+    if facts.permissions is None:
+        why = facts.errors.get("permissions", "no answer")
+        return Finding("warn", "privileges", f"cannot read the privileges of {facts.token_id} ({why}): "
+                       "not checked; a missing one fails later with 'Permission check failed'",
+                       f"compare `pveum user token permissions {facts.token_id.replace('!', ' ')}` "
+                       "on the node with README (What you need on the Proxmox side)")
+    lacking = privs.missing(facts.permissions, needs)
+    if lacking:
+        listed = ", ".join(f"{priv} on {path}" for priv, path in lacking)
+        return Finding("FAIL", "privileges", f"token {facts.token_id} lacks {len(lacking)} "
+                       f"privilege{'s' if len(lacking) != 1 else ''}: {listed}",
+                       privs.grant_command(facts.token_id, privs.names(needs)))
+    return Finding("ok", "privileges", f"{facts.token_id} holds the {len(privs.names(needs))} privileges "
+                   "a deploy needs")
+
 
 def check_node(vm: Vm, facts: HostFacts) -> Finding:
     info = facts.node_info()
@@ -321,10 +351,10 @@ def check_resources(vm: Vm, facts: HostFacts) -> Finding:
 
 def judge(catalog: Catalog, vm: Vm, facts: HostFacts) -> list[Finding]:
     """Every check, in the order an admin would fix them."""
-    node = check_node(vm, facts)
-    if node.level == "FAIL":
-        return [node]
-    return [node, check_vmid(vm, facts), check_gpu(vm, facts), check_iommu(vm, facts),
+    first = [check_privileges(catalog, vm, facts), check_node(vm, facts)]
+    if first[-1].level == "FAIL":
+        return first
+    return [*first, check_vmid(vm, facts), check_gpu(vm, facts), check_iommu(vm, facts),
             check_gpu_free(vm, facts), check_mapping(vm, facts, catalog.proxmox.auth),
             check_storage(vm, facts), check_snippets(catalog, facts), check_image(vm, facts),
             check_resources(vm, facts)]

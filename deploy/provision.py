@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 
 from deploy import cloudinit as ci
 from deploy import preflight as pf
+from deploy import privileges as privs
 from deploy import ssh, state
 from deploy.address import agent_ipv4
 from deploy.catalog import Catalog, Vm
 from deploy.errors import PhaseError
 from deploy.pipeline import Echo
 from deploy.proxmox_api import Api, ApiError, connect
-from deploy.pve_errors import translate
+from deploy.pve_errors import denied, translate
 from deploy.terraform import MAPPING_ADDRESS, Terraform, TerraformError, resolve_binary
 from deploy.vm_access import vm_target
 
@@ -171,6 +172,19 @@ def rollback(run: Run, tf: Terraform) -> str:
                      "--destroy-unreferenced-disks 1`")
 
 
+def _stop_if_denied(run: Run, err: ApiError) -> None:
+    """A 403 does not go away by waiting: stop at once, naming the privilege and how to grant it."""
+    if err.status != 403:
+        return
+    refusal = denied(err.message)
+    api = run.client("boot")
+    needs = privs.needed(run.catalog, run.vm, run.facts.pve_major() if run.facts else 8)
+    wanted = privs.names(needs) + ([refusal[1].split("|")[0]] if refusal else [])
+    raise PhaseError("boot", f"token {api.creds.token_id} may not read VM {run.vm.vmid}'s address from the "
+                     f"guest agent: {f'it lacks {refusal[1]} on {refusal[0]}' if refusal else err.message}",
+                     privs.grant_command(api.creds.token_id, dict.fromkeys(wanted)))
+
+
 def boot(run: Run, agent_deadline_s: float = 300, ssh_deadline_s: float = 300) -> str:
     """Wait for the address (agent or static) and SSH, then cloud-init; record the address."""
     api, vmid, node = run.client("boot"), run.vm.vmid, run.node
@@ -181,6 +195,7 @@ def boot(run: Run, agent_deadline_s: float = 300, ssh_deadline_s: float = 300) -
         try:
             address = agent_ipv4(api.get(f"nodes/{node}/qemu/{vmid}/agent/network-get-interfaces"))
         except ApiError as err:
+            _stop_if_denied(run, err)
             last = err.message
         if address is None:
             if time.monotonic() > end:

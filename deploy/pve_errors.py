@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+# Proxmox's 403: `Permission check failed (/vms/140, VM.Monitor)`; an any-of check joins with `|`
+DENIED = re.compile(r"Permission check failed \((?P<path>[^,]+), (?P<priv>[\w.|]+)\)")
+
 _RULES: list[tuple[re.Pattern, str, str]] = [
     (re.compile(r"PCI device '(?P<dev>[^']+)' already in use by VMID '(?P<vmid>\d+)'"),
      "the GPU {dev} is already in use by VM {vmid}{name}",
@@ -11,7 +14,7 @@ _RULES: list[tuple[re.Pattern, str, str]] = [
     (re.compile(r"only root can set '(?P<key>hostpci\d+)' config for non-mapped devices"),
      "the API token may not attach a raw PCI device ({key})",
      "keep proxmox.auth: api-token so the GPU is attached through its PCI mapping"),
-    (re.compile(r"Permission check failed \((?P<path>[^,]+), (?P<priv>[\w.]+)\)"),
+    (DENIED,
      "the token lacks {priv} on {path}",
      "grant {priv} on {path} to the token (Datacenter > Permissions), then re-run"),
     (re.compile(r"pci ID '(?P<map>[^']+)' already defined"),
@@ -27,6 +30,12 @@ _RULES: list[tuple[re.Pattern, str, str]] = [
      "the guest agent did not answer in time",
      "check the VM's console for cloud-init errors; the snippet installs qemu-guest-agent"),
 ]
+
+
+def denied(message: str) -> tuple[str, str] | None:
+    """(ACL path, privilege) of a Proxmox permission error, or None for any other message."""
+    match = DENIED.search(message)
+    return (match["path"], match["priv"]) if match else None
 
 
 def translate(output: str, vm_names: dict[int, str] | None = None) -> tuple[str, str]:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from deploy import privileges
 from tests.conftest import run_aimachine
 from tests.pve_sim.cli_env import cli_env, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state
+from tests.pve_sim.state import PVE8_PRIVILEGES
 
 SECRET = TOKEN.split("=", 1)[1]
 NODE = "android-19"
@@ -88,11 +90,40 @@ def test_healthy_host_passes_and_changes_nothing(pve_sim, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [ln for ln in result.stdout.splitlines() if ln[:4] in ("ok  ", "warn", "FAIL")]
     checks = [ln.split()[1].rstrip(":") for ln in lines]
-    assert checks == ["api", "node", "vmid", "gpu", "iommu", "gpu-free", "mapping", "storage",
+    assert checks == ["api", "privileges", "node", "vmid", "gpu", "iommu", "gpu-free", "mapping", "storage",
                       "snippets", "image", "resources", "ssh-agent"]
     assert not any(ln.startswith("FAIL") for ln in lines)
     assert "warn gpu-free: not in use now, but stopped VM(s) 120 'gaming'" in result.stdout
+    assert f"ok   privileges: {TOKEN.split('=')[0]} holds the {len(privileges.names())} privileges" \
+        in result.stdout
     assert sim.changes() == []
+
+
+def test_a_token_without_vm_monitor_fails_naming_it_and_the_grant(pve_sim, tmp_path: Path) -> None:
+    state = healthy_state()
+    state["tokens"] = [{"token": TOKEN, "privs": [p for p in PVE8_PRIVILEGES if p != "VM.Monitor"]}]
+    sim = pve_sim(state)
+    result = _preflight(sim, tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "FAIL privileges: token root@pam!aimachine lacks 1 privilege: VM.Monitor on /vms/140" \
+        in result.stdout
+    assert f'pveum role add AImachine --privs "{" ".join(privileges.names())}"' in result.stdout
+    assert "pveum acl modify / --users 'root@pam' --tokens 'root@pam!aimachine' --roles AImachine" \
+        in result.stdout
+    assert "1 check failed (privileges); nothing was changed" in result.stderr
+    assert sim.changes() == []
+
+
+def test_unreadable_permissions_warn_and_the_rest_still_runs(pve_sim, tmp_path: Path) -> None:
+    state = healthy_state()
+    state["faults"] = [{"method": "GET", "path": "/access/permissions", "status": 500,
+                        "message": "internal error"}]
+    sim = pve_sim(state)
+    result = _preflight(sim, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warn privileges: cannot read the privileges of root@pam!aimachine (internal error)" \
+        in result.stdout
+    assert "ok   resources:" in result.stdout
 
 
 @pytest.mark.parametrize(("case", "breaks", "check", "remedy"), FAILURES, ids=[f[0] for f in FAILURES])

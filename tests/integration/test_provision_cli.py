@@ -4,10 +4,12 @@ applies the catalog through the simulator's API, and a stand-in ssh that runs co
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from deploy import privileges
 from tests.conftest import run_aimachine
 from tests.pve_sim.cli_env import PUBLIC_KEY, cli_env, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state
@@ -112,3 +114,33 @@ def test_another_vms_id_stops_provision_before_any_change(pve_sim, tmp_path: Pat
     assert result.returncode == 3
     assert sim.changes() == []
     assert not (tmp_path / "vz").exists(), "no snippet is written when preflight fails"
+
+
+def test_a_token_with_exactly_the_needed_privileges_provisions(pve_sim, tmp_path: Path) -> None:
+    """The one constant is enough for every call of a deploy, the tool's and the stand-in Terraform's,
+    as the simulator checks them (a 403 anywhere would fail this run)."""
+    state = _state(tmp_path)
+    state["tokens"] = [{"token": TOKEN, "privs": privileges.names()}]
+    state["mappings"]["pci"] = {}  # Terraform creates the mapping: Mapping.Modify is exercised too
+    sim = pve_sim(state)
+    result = _provision(sim, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok   privileges:" in result.stdout
+    assert [c["path"] for c in sim.changes()][:2] == ["/cluster/mapping/pci", f"/nodes/{NODE}/qemu"]
+    assert sim.vms()[140]["status"] == "running"
+
+
+def test_a_403_from_the_guest_agent_stops_boot_at_once(pve_sim, tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    state["faults"] = [{"method": "GET", "path": f"/nodes/{NODE}/qemu/140/agent/network-get-interfaces",
+                        "status": 403, "message": "Permission check failed (/vms/140, VM.Monitor)",
+                        "times": 1000}]
+    sim = pve_sim(state)
+    started = time.monotonic()
+    result = _provision(sim, tmp_path)
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert time.monotonic() - started < 60, "boot waited for the agent despite a 403"
+    assert "[5/5] boot FAILED" in result.stdout + result.stderr
+    assert "may not read VM 140's address from the guest agent: it lacks VM.Monitor on /vms/140" \
+        in result.stderr
+    assert "pveum role add AImachine" in result.stderr

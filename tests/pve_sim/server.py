@@ -46,7 +46,7 @@ class Handler(BaseHTTPRequestHandler):
         if not header.startswith("PVEAPIToken="):
             return None
         token = header.removeprefix("PVEAPIToken=")
-        return token if token in self.world.tokens else None
+        return token if token in self.world.grants else None
 
     def _handle(self, method: str) -> None:
         url = urlsplit(self.path)
@@ -86,10 +86,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.world.task(node, "fault", 0, fault["exitstatus"])
         if fault:
             raise ApiError(int(fault.get("status", 500)), fault.get("message", "injected fault"))
-        for verb, pattern, func in ROUTES:
+        for verb, pattern, func, need in ROUTES:
             match = pattern.match(path)
             if match and verb == method:
-                return func(self.world, match.groupdict(), params, token)
+                fields = match.groupdict()
+                for acl_path, privs in need(fields, params):
+                    if not self.world.may(token, *privs):  # Proxmox checks before the handler runs
+                        raise ApiError(403, f"Permission check failed ({acl_path}, {'|'.join(privs)})")
+                return func(self.world, fields, params, token)
         raise ApiError(501, f"Method '{method} {path}' not implemented")
 
     def do_GET(self) -> None:

@@ -13,6 +13,30 @@ from typing import Any
 
 import yaml
 
+# Every privilege Proxmox VE 8 knows (pveum role list): what a token given as a plain string holds.
+PVE8_PRIVILEGES = (
+    "Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit",
+    "Group.Allocate", "Mapping.Audit", "Mapping.Modify", "Mapping.Use", "Permissions.Modify",
+    "Pool.Allocate", "Pool.Audit", "Realm.Allocate", "Realm.AllocateUser", "SDN.Allocate", "SDN.Audit",
+    "SDN.Use", "Sys.AccessNetwork", "Sys.Audit", "Sys.Console", "Sys.Incoming", "Sys.Modify",
+    "Sys.PowerMgmt", "Sys.Syslog", "User.Modify", "VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone",
+    "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType",
+    "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options", "VM.Console", "VM.Migrate",
+    "VM.Monitor", "VM.PowerMgmt", "VM.Snapshot", "VM.Snapshot.Rollback",
+)
+
+
+def token_grants(entries: list) -> dict[str, frozenset[str]]:
+    """token string -> its privileges (granted on / with propagation): a plain string holds every one,
+    a mapping {token: ..., privs: [...]} only those listed."""
+    grants = {}
+    for entry in entries:
+        if isinstance(entry, dict):
+            grants[str(entry["token"])] = frozenset(entry.get("privs") or [])
+        else:
+            grants[str(entry)] = frozenset(PVE8_PRIVILEGES)
+    return grants
+
 
 class ApiError(Exception):
     """An error the API answers with: HTTP status, message in the status line, optional errors."""
@@ -27,7 +51,8 @@ class World:
         self.path = path
         self.lock = threading.RLock()
         data = yaml.safe_load(path.read_text()) or {}
-        self.tokens: list[str] = list(data.get("tokens") or [])
+        self.tokens: list = list(data.get("tokens") or [])
+        self.grants = token_grants(self.tokens)
         self.nodes: dict[str, dict] = {str(k): v or {} for k, v in (data.get("nodes") or {}).items()}
         for node in self.nodes.values():
             node.setdefault("status", "online")
@@ -73,6 +98,11 @@ class World:
         if vmid not in vms:
             raise ApiError(500, f"Configuration file 'nodes/{node}/qemu-server/{vmid}.conf' does not exist")
         return vms[vmid]
+
+    # ---- privileges -------------------------------------------------------------------------
+    def may(self, token: str, *privs: str) -> bool:
+        """Whether `token` holds any of `privs` (the simulator grants on /, so every path alike)."""
+        return bool(self.grants.get(token, frozenset()) & set(privs))
 
     # ---- tasks ------------------------------------------------------------------------------
     def task(self, node: str, kind: str, vmid: int | str, exitstatus: str = "OK") -> str:

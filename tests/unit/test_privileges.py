@@ -1,0 +1,154 @@
+"""The privileges a deploy needs: where Proxmox checks them, how they are judged, how they are granted,
+what a 403 in the boot phase does, and that the README lists exactly the tool's one constant."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from deploy import preflight as pf
+from deploy import privileges as privs
+from deploy.catalog import load_catalog
+from deploy.errors import PhaseError
+from deploy.provision import Run, boot
+from deploy.proxmox_api import ApiError
+from deploy.pve_errors import denied
+from tests.conftest import ROOT
+from tests.pve_sim.cli_env import write_catalog
+
+TOKEN_ID = "aimachine@pve!deploy"
+ALL_ON_ROOT = {"/": dict.fromkeys(privs.names(), 1)}
+
+
+@pytest.fixture
+def cat(tmp_path: Path):
+    return load_catalog(write_catalog(tmp_path))
+
+
+def _facts(permissions: dict | None, version: str = "8.4.1", errors: dict | None = None) -> pf.HostFacts:
+    return pf.HostFacts(node="android-19", token_id=TOKEN_ID, pve_version=version, permissions=permissions,
+                        errors=errors or {})
+
+
+def test_needed_fills_in_the_vms_paths_once_each(cat) -> None:
+    needs = privs.needed(cat, cat.vms[0])
+    assert ("VM.Monitor", "/vms/140") in needs
+    assert ("Datastore.AllocateSpace", "/storage/local-zfs") in needs
+    assert ("SDN.Use", "/sdn/zones/localnetwork/vmbr0") in needs
+    assert ("Mapping.Use", "/mapping/pci/rtx5060ti") in needs
+    assert ("Mapping.Modify", "/mapping/pci") in needs
+    # image and snippets both live on `local`: one entry, not two
+    assert needs.count(("Datastore.Audit", "/storage/local")) == 1
+    assert len(needs) == len(set(needs))
+
+
+def test_root_password_needs_no_mapping_privileges_and_pve9_has_no_vm_monitor(tmp_path: Path) -> None:
+    path = write_catalog(tmp_path)
+    path.write_text(path.read_text().replace("auth: api-token", "auth: root-password"))
+    cat = load_catalog(path)
+    names = privs.names(privs.needed(cat, cat.vms[0], pve_major=9))
+    assert not [n for n in names if n.startswith("Mapping.")]
+    assert "VM.GuestAgent.Audit" in names and "VM.Monitor" not in names
+
+
+def test_effective_reads_the_path_or_what_its_nearest_ancestor_propagates() -> None:
+    tree = {"/": {"Sys.Audit": 1, "VM.Audit": 0},
+            "/vms/140": {"VM.Monitor": 0},
+            "/mapping/pci": {"Mapping.Modify": 1}}
+    assert privs.effective(tree, "/") == {"Sys.Audit", "VM.Audit"}  # on the path itself: propagate or not
+    assert privs.effective(tree, "/vms/140") == {"VM.Monitor"}  # its own entry replaces what / grants
+    assert privs.effective(tree, "/vms/141") == {"Sys.Audit"}  # from /, only what propagates
+    assert privs.effective(tree, "/mapping/pci/rtx5060ti") == {"Mapping.Modify"}
+    assert privs.effective({}, "/vms/140") == set()
+    assert privs.missing(tree, [("VM.Monitor", "/vms/140"), ("VM.Monitor", "/vms/141"),
+                                ("Sys.Audit", "/")]) == [("VM.Monitor", "/vms/141")]
+
+
+def test_grant_command_names_role_user_and_token() -> None:
+    command = privs.grant_command(TOKEN_ID, ["VM.Audit", "VM.Monitor"])
+    assert 'pveum role add AImachine --privs "VM.Audit VM.Monitor"' in command
+    assert "pveum acl modify / --users 'aimachine@pve' --tokens 'aimachine@pve!deploy' --roles AImachine" \
+        in command
+
+
+def test_check_privileges_lists_every_missing_one_with_the_pveum_remedy(cat) -> None:
+    granted = {"/": {p: 1 for p in privs.names() if p not in ("VM.Monitor", "Mapping.Modify")}}
+    finding = pf.check_privileges(cat, cat.vms[0], _facts(granted))
+    assert finding.level == "FAIL"
+    assert finding.finding == (f"token {TOKEN_ID} lacks 2 privileges: VM.Monitor on /vms/140, "
+                               "Mapping.Modify on /mapping/pci")
+    assert f'--privs "{" ".join(privs.names())}"' in finding.remedy
+    assert f"--tokens '{TOKEN_ID}'" in finding.remedy
+
+
+def test_check_privileges_passes_with_all_and_accepts_grants_below_root(cat) -> None:
+    assert pf.check_privileges(cat, cat.vms[0], _facts(ALL_ON_ROOT)).level == "ok"
+    split = {"/": {p: 1 for p in privs.names() if not p.startswith("Mapping.")},
+             "/mapping/pci": dict.fromkeys(("Mapping.Audit", "Mapping.Use", "Mapping.Modify"), 1)}
+    assert pf.check_privileges(cat, cat.vms[0], _facts(split)).level == "ok"
+
+
+def test_check_privileges_on_pve9_wants_the_guest_agent_privilege(cat) -> None:
+    finding = pf.check_privileges(cat, cat.vms[0], _facts(ALL_ON_ROOT, version="9.0.3"))
+    assert finding.level == "FAIL" and "VM.GuestAgent.Audit on /vms/140" in finding.finding
+    assert "VM.Monitor" not in finding.remedy  # Proxmox VE 9 refuses a role naming it
+
+
+def test_unreadable_permissions_only_warn(cat) -> None:
+    facts = _facts(None, errors={"permissions": "500 Internal Server Error"})
+    finding = pf.check_privileges(cat, cat.vms[0], facts)
+    assert finding.level == "warn"
+    assert "500 Internal Server Error" in finding.finding
+    assert "pveum user token permissions aimachine@pve deploy" in finding.remedy
+
+
+def test_denied_reads_proxmox_permission_errors() -> None:
+    assert denied("Permission check failed (/vms/140, VM.Monitor)") == ("/vms/140", "VM.Monitor")
+    assert denied("Permission check failed (/, Sys.Audit|Sys.Modify)") == ("/", "Sys.Audit|Sys.Modify")
+    assert denied("QEMU guest agent is not running") is None
+
+
+class _RefusingApi:
+    """An API whose guest-agent read always fails with `error`; counts the calls."""
+
+    def __init__(self, error: ApiError):
+        self.error, self.calls = error, 0
+        self.creds = SimpleNamespace(token_id=TOKEN_ID, endpoint="https://127.0.0.1:8006")
+
+    def get(self, path: str, **params) -> dict:
+        self.calls += 1
+        raise self.error
+
+
+def test_boot_stops_at_the_first_403_naming_the_privilege(cat) -> None:
+    api = _RefusingApi(ApiError(403, "Permission check failed (/vms/140, VM.Monitor)"))
+    run = Run(cat, cat.vms[0], lambda _: None, api=api)  # type: ignore[arg-type]
+    started = time.monotonic()
+    with pytest.raises(PhaseError) as err:
+        boot(run, agent_deadline_s=300)
+    assert time.monotonic() - started < 5 and api.calls == 1
+    assert err.value.phase == "boot"
+    assert "lacks VM.Monitor on /vms/140" in err.value.message
+    assert "pveum role add AImachine" in err.value.remedy and "VM.Monitor" in err.value.remedy
+
+
+def test_boot_keeps_waiting_on_other_agent_errors(cat) -> None:
+    api = _RefusingApi(ApiError(500, "QEMU guest agent is not running"))
+    run = Run(cat, cat.vms[0], lambda _: None, api=api)  # type: ignore[arg-type]
+    with pytest.raises(PhaseError, match="reported no IPv4 through the guest agent"):
+        boot(run, agent_deadline_s=0)
+
+
+def test_readme_lists_exactly_the_needed_privileges() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## What you need on the Proxmox side", 1)[1].split("\n## ", 1)[0]
+    role = re.search(r'pveum role add AImachine --privs "([^"]+)"', section)
+    assert role, "README: no `pveum role add AImachine --privs \"...\"` line"
+    assert role[1].split() == privs.names()
+    bullet = section.split("**An API token**", 1)[1].split("\n- **", 1)[0]
+    listed = set(re.findall(r"`([A-Z][A-Za-z]+\.[A-Za-z.]+)`", bullet))
+    assert listed == {*privs.names(), "VM.GuestAgent.Audit"}
