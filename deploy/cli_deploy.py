@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from deploy.cli_common import catalog_option, terraform_bin_option
-from deploy.deployment import PHASES, DeployOptions, DeployRun, deploy_phases, plan_phases, summary
+from deploy.deployment import (
+    PHASES,
+    DeployOptions,
+    DeployRun,
+    deploy_phases,
+    phases_until,
+    plan_phases,
+    summary,
+)
 from deploy.pipeline import run_phases
 
 
@@ -13,8 +21,7 @@ def _run(name: str, catalog_path: str, options: DeployOptions, dry_run: bool,
          until: str | None = None) -> None:
     d = DeployRun(catalog_path, name, options, click.echo)
     phases = plan_phases(d) if dry_run else deploy_phases(d)
-    names = [p.name for p in phases]
-    record = run_phases(phases[: names.index(until) + 1] if until else phases, click.echo, total=len(phases))
+    record = run_phases(phases_until(phases, until), click.echo, total=len(phases))
     if dry_run:
         click.echo(f"plan {name}: " + ("FAILED" if record.failed else "nothing was changed"))
         for phase in record.phases:

@@ -7,7 +7,8 @@ import click
 from deploy import provision as prov
 from deploy.catalog import load_catalog
 from deploy.cli_common import catalog_option, terraform_bin_option
-from deploy.pipeline import Phase, run_phases
+from deploy.deployment import DeployOptions, DeployRun, deploy_phases, phases_until
+from deploy.pipeline import run_phases
 
 
 @click.command("preflight")
@@ -29,18 +30,8 @@ def preflight(name: str, verbose: bool, catalog_path: str) -> None:
 @catalog_option
 def provision(name: str, terraform_bin: str | None, verbose: bool, catalog_path: str) -> None:
     """Create or update VM NAME on Proxmox: preflight, cloud-init, Terraform, boot (exit 2-5)."""
-    holder: dict = {}
-
-    def load() -> None:
-        cat = load_catalog(catalog_path)
-        holder["run"] = prov.Run(cat, cat.vm(name), click.echo, verbose=verbose)
-
-    record = run_phases([Phase("catalog", load),
-                         Phase("preflight", lambda: prov.preflight(holder["run"])),
-                         Phase("cloud-init", lambda: prov.cloud_init(holder["run"])),
-                         Phase("provision", lambda: prov.provision(holder["run"], terraform_bin)),
-                         Phase("boot", lambda: holder.update(address=prov.boot(holder["run"])))], click.echo)
+    d = DeployRun(catalog_path, name, DeployOptions(terraform_bin, verbose=verbose, until="boot"), click.echo)
+    record = run_phases(phases_until(deploy_phases(d), "boot"), click.echo)  # the deploy's first five
     if record.failed:
         raise record.failed
-    click.echo(f"provisioned {name} at {holder['address']}; next: ssh "
-               f"{holder['run'].vm.login.user}@{holder['address']}")
+    click.echo(f"provisioned {name} at {d.address}; next: ssh {d.prov.vm.login.user}@{d.address}")

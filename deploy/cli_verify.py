@@ -10,7 +10,6 @@ import click
 from deploy import verify as v
 from deploy.catalog import load_catalog
 from deploy.cli_common import catalog_option
-from deploy.errors import PhaseError
 from deploy.vm_access import vm_target
 
 
@@ -48,7 +47,4 @@ def verify_command(name: str, as_json: bool, address: str | None, health_timeout
     if record_path and record is not None:
         Path(record_path).write_text(json.dumps(record, indent=2) + "\n")
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else v.render_table(report))
-    if not report.passed:
-        failed = [r.name for r in report.results if not r.passed]
-        raise PhaseError("verify", f"{len(failed)} check(s) failed: {', '.join(failed)}",
-                         "see the remedy under each failed check")
+    v.raise_if_failed(report)

@@ -92,11 +92,7 @@ def _verify(d: DeployRun) -> str:
                           v.live_executor(target), v.Report(vm.name, target.host),
                           progress=lambda msg: d.echo(f"  ... {msg}"))
     d.echo(v.render_table(report))
-    failed = [r.name for r in report.results if not r.passed]
-    if failed:
-        raise PhaseError("verify", f"{len(failed)} check(s) failed: {', '.join(failed)}",
-                         "see the remedy under each failed check; `aimachine verify "
-                         f"{vm.name}` re-runs the checks alone")
+    v.raise_if_failed(report, f"; `aimachine verify {vm.name}` re-runs the checks alone")
     return f"{len(report.results)} checks passed"
 
 
@@ -113,6 +109,12 @@ def deploy_phases(d: DeployRun) -> list[Phase]:
         Phase("configure", lambda: _configure(d), "pyinfra: driver, CUDA, vLLM, Ollama, hardening"),
         Phase("verify", lambda: _verify(d)),
     ]
+
+
+def phases_until(phases: list[Phase], until: str | None) -> list[Phase]:
+    """The phases up to and including `until` (all of them when None)."""
+    names = [p.name for p in phases]
+    return phases[: names.index(until) + 1] if until else phases
 
 
 def _terraform_plan(d: DeployRun) -> str:

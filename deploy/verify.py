@@ -20,6 +20,7 @@ from deploy import ssh
 from deploy import verify_judges as judge
 from deploy.catalog import Vm, split_bind
 from deploy.configure.rendered import VLLM_VENV
+from deploy.errors import PhaseError
 from deploy.verify_judges import Output, Verdict
 
 TROUBLESHOOTING = "docs/TROUBLESHOOTING.md"
@@ -203,6 +204,14 @@ def run_checks(checks: list[Check], execute: Executor, report: Report,
         report.results.append(CheckResult(check.name, check.command, check.expected, verdict.found,
                                           verdict.passed, "" if verdict.passed else check.remedy))
     return report
+
+
+def raise_if_failed(report: Report, more_remedy: str = "") -> None:
+    """The verify phase's error when any check failed: which ones; each carries its own remedy."""
+    failed = [r.name for r in report.results if not r.passed]
+    if failed:
+        raise PhaseError("verify", f"{len(failed)} check(s) failed: {', '.join(failed)}",
+                         "see the remedy under each failed check" + more_remedy)
 
 
 def load_recording(path: str | Path) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.ssh import SshTarget, run
+
 SUITE = "bookworm"
 PACKAGES = (
     "systemd",
@@ -126,29 +128,9 @@ class NspawnHost:
     known_hosts: Path
 
     def ssh(self, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [
-                "ssh",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=accept-new",
-                "-o",
-                f"UserKnownHostsFile={self.known_hosts}",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "ConnectTimeout=5",
-                "-i",
-                str(self.key),
-                f"{self.user}@{self.address}",
-                command,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        target = SshTarget(self.address, self.user, key_file=str(self.key),
+                           known_hosts_file=str(self.known_hosts))
+        return run(target, command, timeout=timeout, connect_timeout=5)
 
 
 @contextlib.contextmanager
