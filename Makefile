@@ -19,7 +19,7 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
+.PHONY: help setup tools test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -33,7 +33,10 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 setup: $(BIN)/.installed ## Create .venv and install aimachine (editable) with test tools
 
-test: $(BIN)/.installed ## Run the whole test suite (what CI runs)
+tools: ## Build (once) the pinned bpg/proxmox provider, and OpenTofu if no Terraform >= 1.5: tools/pins.env
+	tools/build.sh
+
+test: $(BIN)/.installed tools ## Run the whole test suite (what CI runs; builds the Terraform tools first)
 	$(BIN)/python -m pytest
 
 test-acceptance: $(BIN)/.installed ## The nine acceptance scenarios (simulator + test host; AIMACHINE_LAB=1: the real lab)

@@ -34,3 +34,12 @@ def terraform_bin_option(func: Callable) -> Callable:
         "--terraform-bin", metavar="PATH",
         help="Terraform or OpenTofu binary (default: $AIMACHINE_TERRAFORM or terraform).",
     )(func)
+
+
+def allow_replace_option(func: Callable) -> Callable:
+    """--allow-replace: let a plan destroy or replace the VM (never done otherwise)."""
+    return click.option(
+        "--allow-replace", is_flag=True,
+        help="Allow a plan that destroys or replaces the VM (its disk is lost); without it such a "
+             "deploy stops before anything changes (exit 4).",
+    )(func)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deploy.cli_common import catalog_option, terraform_bin_option
+from deploy.cli_common import allow_replace_option, catalog_option, terraform_bin_option
 from deploy.deployment import (
     PHASES,
     DeployOptions,
@@ -52,8 +52,9 @@ def _options(func):
               help="Seconds verify waits for vLLM's /health while the model loads.")
 @click.option("--until", type=click.Choice(PHASES), metavar="PHASE",
               help=f"Stop after this phase ({', '.join(PHASES)}).")
+@allow_replace_option
 @_options
-def deploy_command(name: str, dry_run: bool, health_timeout: float, until: str | None,
+def deploy_command(name: str, dry_run: bool, health_timeout: float, until: str | None, allow_replace: bool,
                    terraform_bin: str | None, steps: str | None, verbose: bool, catalog_path: str) -> None:
     """Deploy VM NAME: catalog, preflight, cloud-init, provision, boot, configure, verify.
 
@@ -61,8 +62,8 @@ def deploy_command(name: str, dry_run: bool, health_timeout: float, until: str |
     deployed VM changes nothing."""
     if until and dry_run:
         raise click.UsageError("--until and --dry-run do not go together")
-    _run(name, catalog_path, DeployOptions(terraform_bin, health_timeout, verbose, steps, until), dry_run,
-         until)
+    options = DeployOptions(terraform_bin, health_timeout, verbose, steps, until, allow_replace)
+    _run(name, catalog_path, options, dry_run, until)
 
 
 @click.command("plan")

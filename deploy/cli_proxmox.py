@@ -6,7 +6,7 @@ import click
 
 from deploy import provision as prov
 from deploy.catalog import load_catalog
-from deploy.cli_common import catalog_option, terraform_bin_option
+from deploy.cli_common import allow_replace_option, catalog_option, terraform_bin_option
 from deploy.deployment import DeployOptions, DeployRun, deploy_phases, phases_until
 from deploy.pipeline import run_phases
 
@@ -26,11 +26,14 @@ def preflight(name: str, verbose: bool, catalog_path: str) -> None:
 @click.command("provision")
 @click.argument("name")
 @terraform_bin_option
+@allow_replace_option
 @click.option("-v", "--verbose", is_flag=True, help="Also print what preflight read.")
 @catalog_option
-def provision(name: str, terraform_bin: str | None, verbose: bool, catalog_path: str) -> None:
+def provision(name: str, terraform_bin: str | None, allow_replace: bool, verbose: bool,
+              catalog_path: str) -> None:
     """Create or update VM NAME on Proxmox: preflight, cloud-init, Terraform, boot (exit 2-5)."""
-    d = DeployRun(catalog_path, name, DeployOptions(terraform_bin, verbose=verbose, until="boot"), click.echo)
+    options = DeployOptions(terraform_bin, verbose=verbose, until="boot", allow_replace=allow_replace)
+    d = DeployRun(catalog_path, name, options, click.echo)
     record = run_phases(phases_until(deploy_phases(d), "boot"), click.echo)  # the deploy's first five
     if record.failed:
         raise record.failed

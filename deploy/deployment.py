@@ -28,6 +28,7 @@ class DeployOptions:
     verbose: bool = False
     steps: str | None = None  # configure only these steps (all by default)
     until: str | None = None  # stop after this phase (all by default)
+    allow_replace: bool = False  # a plan may destroy or replace the VM
 
 
 @dataclass
@@ -49,7 +50,7 @@ class DeployRun:
 def _catalog(d: DeployRun) -> str:
     cat = load_catalog(d.catalog_path)
     vm = cat.vm(d.name)
-    d.run = prov.Run(cat, vm, d.echo, verbose=d.options.verbose)
+    d.run = prov.Run(cat, vm, d.echo, verbose=d.options.verbose, allow_replace=d.options.allow_replace)
     _require_keyring_checksum(d)
     return (f"{vm.name}: VM {vm.vmid} on {cat.node_of(vm)}, {vm.cores} cores, {vm.memory_mb} MB, "
             f"{vm.disk_gb} GB")
@@ -119,13 +120,20 @@ def phases_until(phases: list[Phase], until: str | None) -> list[Phase]:
 
 def _terraform_plan(d: DeployRun) -> str:
     """terraform init + plan: what apply would change (the workspace and mapping import aside)."""
-    tf = prov.terraform_for(d.prov, d.options.terraform_bin)
     try:
-        tf.init()
-        changes = tf.plan()
+        tf = prov.terraform_settled(d.prov, d.options.terraform_bin)
+        plan = tf.plan()
+        tf.plan_file.unlink(missing_ok=True)
     except TerraformError as err:
         raise PhaseError("provision", f"terraform {err.command} failed", "read the output above") from None
-    return "Terraform would change the VM" if changes else "Terraform: no changes"
+    if not plan.has_changes:
+        return "Terraform: no changes"
+    removing = plan.removing(prov.VM_ADDRESS)
+    if removing is not None:
+        return (f"Terraform would {removing.verb()} the VM (forced by: "
+                f"{', '.join(removing.replace_paths) or 'its removal'}): a deploy stops before that "
+                "unless --allow-replace")
+    return "Terraform would " + "; ".join(f"{c.verb()} {c.address}" for c in plan.changes)
 
 
 def _configure_dry(d: DeployRun) -> str:

@@ -39,9 +39,8 @@ def check_owned(run: prov.Run, found: Ownership) -> None:
 def destroy(run: prov.Run, terraform_bin: str | None) -> str:
     """terraform destroy of the VM (the shared PCI mapping stays), then confirm it is gone."""
     api = run.client("provision")
-    tf = prov.terraform_for(run, terraform_bin)
     try:
-        tf.init()
+        tf = prov.terraform_settled(run, terraform_bin)
         tf.destroy_vm()
     except TerraformError as err:
         raise PhaseError("provision", f"terraform {err.command} failed; VM {run.vm.vmid} may still exist",

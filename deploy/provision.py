@@ -18,7 +18,8 @@ from deploy.errors import PhaseError
 from deploy.pipeline import Echo
 from deploy.proxmox_api import Api, ApiError, connect
 from deploy.pve_errors import denied, translate
-from deploy.terraform import MAPPING_ADDRESS, Terraform, TerraformError, resolve_binary
+from deploy.terraform import MAPPING_ADDRESS, VM_ADDRESS, Terraform, TerraformError, resolve_binary
+from deploy.tfplan import Plan
 from deploy.vm_access import vm_target
 
 
@@ -33,6 +34,7 @@ class Run:
     facts: pf.HostFacts | None = None
     findings: list[pf.Finding] = field(default_factory=list)
     created: bool = False  # this run created the VM: its SSH host key is new
+    allow_replace: bool = False  # the admin allows a plan that destroys or replaces the VM
 
     @property
     def node(self) -> str:
@@ -103,20 +105,34 @@ def terraform_for(run: Run, terraform_bin: str | None = None, phase: str = "prov
     return Terraform(resolve_binary(terraform_bin), run.catalog.path, run.vm.name, run.echo, api.creds.redact)
 
 
+def terraform_settled(run: Run, terraform_bin: str | None = None, phase: str = "provision") -> Terraform:
+    """terraform_for, initialised, with the mapping decision made (what plan, apply, destroy need)."""
+    tf = terraform_for(run, terraform_bin, phase)
+    settle(tf, run, phase)
+    return tf
+
+
+def settle(tf: Terraform, run: Run, phase: str = "provision") -> None:
+    tf.init()
+    if run.catalog.proxmox.auth == "api-token":
+        settle_mapping(run.client(phase), tf, run)
+
+
 def provision(run: Run, terraform_bin: str | None = None) -> str:
-    """terraform init + apply; on failure roll back a VM this run created, never an older one.
+    """terraform init + plan + apply of that plan; on failure roll back a VM this run created, never
+    an older one. A plan that would destroy or replace the VM stops here unless run.allow_replace.
 
     Returns what happened: "no changes", "VM created" or "VM updated"."""
     api = run.client("provision")
     tf = terraform_for(run, terraform_bin)
     existed = vm_entry(api, run.vm.vmid) is not None
     try:
-        tf.init()
-        if run.catalog.proxmox.auth == "api-token":
-            _adopt_mapping(api, tf, run)
-        if existed and not tf.plan():
+        settle(tf, run)
+        plan = tf.plan()
+        if not plan.has_changes:
             run.echo(f"  {run.vm.name} matches the catalog: no changes")
             return "no changes"
+        refuse_replacement(run, plan)
         tf.apply()
         run.created = not existed
         return "VM created" if run.created else "VM updated"
@@ -132,12 +148,36 @@ def provision(run: Run, terraform_bin: str | None = None) -> str:
                          remedy) from None
 
 
-def _adopt_mapping(api: Api, tf: Terraform, run: Run) -> None:
-    """A mapping made by hand (or by an earlier run) is imported, so apply does not try to create it."""
-    existing = {m.get("id") for m in api.get("cluster/mapping/pci")}
-    if run.vm.gpu.mapping in existing and MAPPING_ADDRESS not in tf.state_list():
-        run.echo(f"  importing the existing PCI mapping {run.vm.gpu.mapping}")
-        tf.import_resource(MAPPING_ADDRESS, run.vm.gpu.mapping)
+def refuse_replacement(run: Run, plan: Plan) -> None:
+    """A deploy never destroys or replaces the VM on its own: that needs --allow-replace."""
+    change = plan.removing(VM_ADDRESS)
+    if change is None or run.allow_replace:
+        return
+    forced = ", ".join(change.replace_paths) or "the VM is no longer in the configuration"
+    raise PhaseError("provision", f"the plan would {change.verb()} VM {run.vm.vmid} {run.vm.name} "
+                     f"(forced by: {forced}); the VM was not touched",
+                     f"undo that catalog change, or re-run with --allow-replace to {change.verb()} the VM "
+                     "(its disk and everything on it is lost); `aimachine plan "
+                     f"{run.vm.name}` shows the plan")
+
+
+def settle_mapping(api: Api, tf: Terraform, run: Run) -> None:
+    """Decide whether this workspace manages the catalog's PCI mapping. It does when it created the
+    mapping (it is in the state) or when none exists yet; a mapping made by hand or by another
+    workspace is only used by name, so no destroy or rollback here can ever delete it. A mapping this
+    workspace made that was deleted outside Terraform is forgotten and made again (the provider would
+    fail its refresh on PVE's `mapping 'x' not found`)."""
+    name = run.vm.gpu.mapping
+    on_host = name in {m.get("id") for m in api.get("cluster/mapping/pci")}
+    in_state = [a for a in tf.state_list() if a.split("[")[0] == MAPPING_ADDRESS]
+    if in_state and not on_host:
+        run.echo(f"  the PCI mapping {name} was deleted outside Terraform: creating it again")
+        for address in in_state:
+            tf.state_rm(address)
+        in_state = []
+    tf.manage_mapping = bool(in_state) or not on_host
+    if not tf.manage_mapping:
+        run.echo(f"  using the existing PCI mapping {name} (not managed here: never changed or deleted)")
 
 
 def rollback(run: Run, tf: Terraform) -> str:

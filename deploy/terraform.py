@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from deploy.errors import PhaseError
+from deploy.tfplan import Plan, read_plan
 
 BIN_ENV, DIR_ENV = "AIMACHINE_TERRAFORM", "AIMACHINE_TERRAFORM_DIR"
 VM_ADDRESS = "proxmox_virtual_environment_vm.vm"
-MAPPING_ADDRESS = "proxmox_hardware_mapping_pci.gpu"
+MAPPING_ADDRESS = "proxmox_hardware_mapping_pci.gpu"  # [0] when this workspace manages it
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "terraform"
 
 
@@ -45,10 +46,17 @@ class Terraform:
     echo: Callable[[str], None]
     redact: Callable[[str], str] = field(default=lambda s: s)
     workdir: Path = field(default_factory=lambda: Path(os.environ.get(DIR_ENV) or DEFAULT_DIR))
+    # False when the catalog's PCI mapping existed before this workspace: used by name, never changed.
+    manage_mapping: bool = True
 
     def _vars(self) -> list[str]:
         return ["-var", f"catalog_path={os.path.abspath(self.catalog_path)}",
-                "-var", f"vm_name={self.vm_name}"]
+                "-var", f"vm_name={self.vm_name}",
+                "-var", f"manage_mapping={'true' if self.manage_mapping else 'false'}"]
+
+    @property
+    def plan_file(self) -> Path:
+        return self.workdir / f"{self.vm_name}.tfplan"
 
     def _run(self, *args: str, ok_codes: tuple[int, ...] = (0,), quiet: bool = False) -> tuple[int, str]:
         env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
@@ -75,19 +83,31 @@ class Terraform:
         self._run("workspace", "select", "-or-create=true", self.vm_name, "-no-color")
 
     def state_list(self) -> list[str]:
-        return self._run("state", "list", quiet=True)[1].split()
+        """The addresses in this workspace's state; none before its first apply."""
+        code, out = self._run("state", "list", quiet=True, ok_codes=(0, 1))
+        if code == 1 and "No state file was found" not in out:
+            raise TerraformError("state list", code, out)
+        return out.split() if code == 0 else []
 
-    def import_resource(self, address: str, ident: str) -> None:
-        self._run("import", "-input=false", "-no-color", *self._vars(), address, ident)
+    def state_rm(self, address: str) -> None:
+        self._run("state", "rm", "-no-color", address, quiet=True)
 
-    def plan(self) -> bool:
-        """True when the plan has changes (exit 2 of -detailed-exitcode)."""
-        code, _ = self._run("plan", "-input=false", "-no-color", "-detailed-exitcode", *self._vars(),
-                            ok_codes=(0, 2))
-        return code == 2
+    def plan(self) -> Plan:
+        """Plan into plan_file and read it back as JSON: what apply of that file would do."""
+        code, _ = self._run("plan", "-input=false", "-no-color", "-detailed-exitcode",
+                            f"-out={self.plan_file}", *self._vars(), ok_codes=(0, 2))
+        _, shown = self._run("show", "-json", "-no-color", str(self.plan_file), quiet=True)
+        plan = read_plan(json.loads(shown))
+        if code == 0 and plan.has_changes:  # -detailed-exitcode and the JSON never disagree
+            raise TerraformError("plan", code, "the plan file lists changes the plan did not report")
+        return plan
 
     def apply(self) -> None:
-        self._run("apply", "-input=false", "-no-color", "-auto-approve", *self._vars())
+        """Apply exactly the saved plan, so what was checked is what changes."""
+        try:
+            self._run("apply", "-input=false", "-no-color", "-auto-approve", str(self.plan_file))
+        finally:
+            self.plan_file.unlink(missing_ok=True)
 
     def destroy_vm(self) -> None:
         self._run("destroy", "-input=false", "-no-color", "-auto-approve", f"-target={VM_ADDRESS}",

@@ -41,14 +41,18 @@ data "proxmox_hardware_pci" "gpu" {
 locals {
   # Function .0 (the GPU itself) describes the mapping; the path without a function passes all of them.
   gpu_function = data.proxmox_hardware_pci.gpu.devices[0]
-  gpu_subsystem = try(join(":", [
+  # A node that reports no subsystem id gives "" (not null): the mapping then goes without one.
+  gpu_subsystem = try(local.gpu_function.subsystem_vendor, "") == "" ? null : join(":", [
     trimprefix(local.gpu_function.subsystem_vendor, "0x"),
     trimprefix(local.gpu_function.subsystem_device, "0x"),
-  ]), null)
+  ])
+  gpu_mapping = var.manage_mapping ? proxmox_hardware_mapping_pci.gpu[0].name : local.gpu.mapping
 }
 
 # Cluster PCI resource mapping: lets an API token attach the GPU (Mapping.Use), no root@pam needed.
+# Managed only when this workspace created it; one that existed before is used by name, never touched.
 resource "proxmox_hardware_mapping_pci" "gpu" {
+  count   = var.manage_mapping ? 1 : 0
   name    = local.gpu.mapping
   comment = "${local.gpu.vendor_device} at ${local.gpu.pci_address}, managed by aimachine"
 
@@ -59,6 +63,12 @@ resource "proxmox_hardware_mapping_pci" "gpu" {
     iommu_group  = local.gpu_function.iommu_group
     subsystem_id = local.gpu_subsystem
   }]
+}
+
+# State written before the mapping had a count.
+moved {
+  from = proxmox_hardware_mapping_pci.gpu
+  to   = proxmox_hardware_mapping_pci.gpu[0]
 }
 
 resource "proxmox_virtual_environment_vm" "vm" {
@@ -116,13 +126,15 @@ resource "proxmox_virtual_environment_vm" "vm" {
     model  = "virtio"
   }
 
-  # cloud-init installs the agent on first boot; a slow agent only warns after this wait, never fails.
+  # cloud-init installs the agent on first boot. Terraform never asks the agent for addresses: on a
+  # running VM whose agent does not answer, every plan and destroy would wait `timeout` silently.
+  # aimachine's boot phase waits for the address instead, with progress and a deadline.
   agent {
     enabled = true
-    timeout = "5m"
+    timeout = "15s"
 
     wait_for_ip {
-      ipv4 = true
+      disabled = true
     }
   }
 
@@ -135,7 +147,7 @@ resource "proxmox_virtual_environment_vm" "vm" {
 
   hostpci {
     device  = "hostpci0"
-    mapping = local.gpu_by_mapping ? proxmox_hardware_mapping_pci.gpu.name : null
+    mapping = local.gpu_by_mapping ? local.gpu_mapping : null
     id      = local.gpu_by_mapping ? null : local.gpu.pci_address
     pcie    = true
     rombar  = true

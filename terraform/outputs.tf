@@ -12,11 +12,3 @@ output "node" {
   description = "The node that runs the VM."
   value       = proxmox_virtual_environment_vm.vm.node_name
 }
-
-output "ipv4_addresses" {
-  description = "IPv4 addresses the guest agent reports, loopback left out, flat; empty until the agent answers."
-  value = [
-    for address in flatten(proxmox_virtual_environment_vm.vm.ipv4_addresses) : address
-    if !startswith(address, "127.")
-  ]
-}

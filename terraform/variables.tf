@@ -17,3 +17,9 @@ variable "vm_name" {
     error_message = "vm_name must be a catalog VM name: 'vm-' then lower-case letters, digits and '-' (at most 63 characters)."
   }
 }
+
+variable "manage_mapping" {
+  type        = bool
+  default     = true
+  description = "Whether this workspace manages the catalog's PCI mapping. aimachine passes false when the mapping existed before (made by hand or by another workspace): it is then used by name and never changed or deleted here."
+}

@@ -1,7 +1,7 @@
 """What the acceptance steps share: the backend (sim or lab), the catalog, the host, the last run.
 
-sim (default): the Proxmox VE simulator as the host, the stand-in Terraform that applies the catalog
-to it, a stand-in ssh for the Proxmox node, and the nspawn test host (a real Debian systemd machine in
+sim (default): the Proxmox VE simulator as the host, the real Terraform and bpg/proxmox provider
+applying the catalog to it, a stand-in ssh for the Proxmox node, and the nspawn test host (a real Debian systemd machine in
 its own network namespace) as the VM, configured for real with the distro-neutral steps and the
 stand-in vLLM/Ollama payloads. lab (AIMACHINE_LAB=1 with the PROXMOX_VE_* variables): the real host
 and VM of the shipped catalog.
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import LAB_ENV, ROOT, run_aimachine
-from tests.pve_sim.cli_env import cli_env
-from tests.pve_sim.fixture import TOKEN, PveSim, healthy_state
+from tests.pve_sim.cli_env import SHIPPED_IMAGE, cli_env
+from tests.pve_sim.fixture import IMPORT_IMAGE, TOKEN, PveSim, healthy_state
 
 LAB = bool(LAB_ENV.get("PROXMOX_VE_ENDPOINT"))
 VM_NAME = "vm-llm-aimachine"
@@ -72,10 +72,9 @@ class World:
         if LAB:
             return self.aimachine("deploy", VM_NAME, *extra)
         if self.host is None:
-            return self.aimachine("deploy", VM_NAME, "--until", "provision", "--terraform-bin", "terraform",
-                                  *extra)
+            return self.aimachine("deploy", VM_NAME, "--until", "provision", *extra)
         return self.aimachine("deploy", VM_NAME, "--until", "configure", "--steps", SIM_STEPS,
-                              "--terraform-bin", "terraform", *extra)
+                              *extra)
 
 
 def host_state(agent_address: str, gpu_holder_running: bool = False) -> dict[str, Any]:
@@ -93,7 +92,9 @@ def host_state(agent_address: str, gpu_holder_running: bool = False) -> dict[str
 def write_sim_catalog(tmp: Path, key: Path, admin_network: str = "192.168.0.0/24") -> Path:
     """The shipped catalog, with the test's SSH key, the payload mirror inside the test host (how an
     air-gapped admin serves vLLM and Ollama), no model to pull, and the test network as admin network.
-    Everything Proxmox sees (id, name, cores, memory, disk, GPU, image) stays as shipped."""
+    Everything Proxmox sees (id, name, cores, memory, disk, GPU) stays as shipped; the image is the same
+    cloud image in `import` content, which the provider imports through the API (the shipped `iso` one
+    it imports over SSH to the node, which the simulator is not)."""
     text = (ROOT / "catalog.yml").read_text()
     replacements = {
         "~/.ssh/id_ed25519.pub": f"{key}.pub",
@@ -104,6 +105,7 @@ def write_sim_catalog(tmp: Path, key: Path, admin_network: str = "192.168.0.0/24
         f"        index_url: file://{PAYLOADS_IN_HOST}/simple\n"
         f"        torch_index_url: file://{PAYLOADS_IN_HOST}/simple\n",
         "admin_network: 192.168.0.0/24": f"admin_network: {admin_network}",
+        SHIPPED_IMAGE: IMPORT_IMAGE,
     }
     for old, new in replacements.items():
         assert old in text, f"catalog.yml no longer has {old!r}"

@@ -1,11 +1,11 @@
-"""terraform/ run by the real binary: fmt, validate, and the catalog defaults evaluated by Terraform
-itself compared with what deploy/catalog.py resolves for the same file."""
+"""terraform/ run by the real binary and the real bpg/proxmox provider (tools/build.sh): fmt, validate,
+a plan against the simulator, and the catalog defaults evaluated by Terraform itself compared with what
+deploy/catalog.py resolves for the same file. Nothing here skips in CI."""
 
 from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,32 +13,46 @@ import yaml
 
 from deploy.catalog import load_catalog
 from tests.conftest import ROOT
-from tests.integration.terraform_cli import offline_env, resolve_catalog_in_terraform, run, terraform_bin
+from tests.harness.terraform_tools import scratch_module
+from tests.integration.terraform_cli import offline_env, resolve_catalog_in_terraform, run
 from tests.integration.terraform_module import TF_DIR
+from tests.pve_sim.cli_env import write_catalog
+from tests.pve_sim.fixture import healthy_state
 
-needs_terraform = pytest.mark.skipif(terraform_bin() is None,
-                                     reason="terraform is not on PATH (nix develop brings it)")
 
-
-@needs_terraform
 def test_terraform_fmt_is_clean(tmp_path: Path):
     result = run(["fmt", "-check", "-diff", "-recursive", str(TF_DIR)], ROOT, offline_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@needs_terraform
 def test_terraform_validate(tmp_path: Path):
-    module = tmp_path / "module"
-    shutil.copytree(TF_DIR, module, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    module = scratch_module(tmp_path)
     env = offline_env(tmp_path)
     init = run(["init", "-backend=false", "-input=false", "-no-color"], module, env, timeout=120)
-    if init.returncode != 0:
-        reason = " ".join(init.stderr.split())[:400]
-        pytest.skip("bpg/proxmox is not in a local provider mirror, and tests never reach the "
-                    f"registry (AIMACHINE_TF_PROVIDER_MIRROR names one): terraform init said: {reason}")
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "Installed bpg/proxmox v0.111.1" in init.stdout, "the provider came from the local mirror"
     result = run(["validate", "-json", "-no-color"], module, env)
     report = json.loads(result.stdout)
     assert report["valid"], json.dumps(report["diagnostics"], indent=2)
+    assert not (TF_DIR / ".terraform").exists(), "tests never init in the checkout"
+
+
+def test_terraform_plan_against_the_simulator(tmp_path: Path, pve_sim):
+    """A plain `terraform plan` of the shipped module: the VM and (no mapping on the host) the mapping
+    to add, read through the provider from the simulator; `-detailed-exitcode` says 2."""
+    state = healthy_state()
+    state["mappings"]["pci"] = {}
+    sim = pve_sim(state)
+    module = scratch_module(tmp_path)
+    env = {**offline_env(tmp_path), **sim.env()}
+    assert run(["init", "-input=false", "-no-color"], module, env, timeout=120).returncode == 0
+    catalog = write_catalog(tmp_path)
+    plan = run(["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-var=catalog_path={catalog}",
+                "-var=vm_name=vm-llm-aimachine"], module, env, timeout=120)
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in plan.stdout
+    assert 'subsystem_id = "19da:5300"' in plan.stdout and "iommu_group  = 14" in plan.stdout
+    assert sim.changes() == [], "a plan writes nothing"
 
 
 def _shipped() -> dict:
@@ -65,7 +79,6 @@ def _overridden() -> dict:
     return data
 
 
-@needs_terraform
 @pytest.mark.parametrize("variant", [_shipped, _minimal, _overridden])
 def test_terraform_resolves_the_catalog_as_python_does(tmp_path: Path, variant):
     path = tmp_path / "catalog.yml"
@@ -86,7 +99,6 @@ def test_terraform_resolves_the_catalog_as_python_does(tmp_path: Path, variant):
     assert got["image_in_import"] == (":import/" in vm.image)
 
 
-@needs_terraform
 def test_an_unknown_vm_name_matches_nothing(tmp_path: Path):
     got = resolve_catalog_in_terraform(tmp_path, ROOT / "catalog.yml", "vm-not-there")
     assert got["matches"] == 0  # main.tf's precondition turns this into the error message

@@ -1,36 +1,39 @@
-"""Test set-up around the simulator: a catalog pointing at it, stand-in ssh and terraform on PATH."""
+"""Test set-up around the simulator: a catalog pointing at it, the real Terraform and bpg provider in a
+scratch module, a stand-in ssh on PATH."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-from tests.pve_sim.fixture import ROOT, PveSim
+from tests.harness.terraform_tools import require_tools, scratch_module
+from tests.pve_sim.fixture import IMPORT_IMAGE, ROOT, PveSim
 
 HERE = Path(__file__).resolve().parent
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZha2VrZXlmb3J0ZXN0c29ubHkwMDAwMDAwMDAwMDA test@aimachine"
+SHIPPED_IMAGE = "local:iso/noble-server-cloudimg-amd64.img"
 
 
-def write_catalog(tmp: Path, endpoint: str = "https://192.168.0.19:8006") -> Path:
+def write_catalog(tmp: Path, endpoint: str = "https://192.168.0.19:8006", image: str = IMPORT_IMAGE) -> Path:
     """The shipped catalog, its key file replaced by one in `tmp` (the endpoint stays the real one:
-    the tool must use PROXMOX_VE_ENDPOINT, never the catalog's address, to reach the API)."""
+    the tool must use PROXMOX_VE_ENDPOINT, never the catalog's address, to reach the API). The image
+    is one in `import` content, which the provider imports through the API alone; the shipped `iso`
+    image would make it import over SSH to the node (`image=` keeps that one)."""
     key = tmp / "id_test.pub"
     key.write_text(PUBLIC_KEY + "\n")
     (tmp / "id_test").write_text("not a real private key\n")
     text = (ROOT / "catalog.yml").read_text().replace("~/.ssh/id_ed25519.pub", str(key))
     path = tmp / "catalog.yml"
-    path.write_text(text.replace("https://192.168.0.19:8006", endpoint))
+    path.write_text(text.replace("https://192.168.0.19:8006", endpoint).replace(SHIPPED_IMAGE, image))
     return path
 
 
 def cli_env(sim: PveSim, tmp: Path, **extra: str) -> dict[str, str]:
-    """Environment for `aimachine` against `sim`, with stand-in ssh/terraform and state under tmp."""
-    return {**sim.env(),
-            "PATH": f"{HERE / 'fakessh'}{os.pathsep}{HERE / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    """Environment for `aimachine` against `sim`: the real Terraform and provider (a scratch copy of
+    terraform/ under tmp, providers from the local mirror), a stand-in ssh, state under tmp."""
+    return {**sim.env(), **require_tools().env(),
+            "PATH": f"{HERE / 'fakessh'}{os.pathsep}{os.environ['PATH']}",
             "AIMACHINE_STATE_DIR": str(tmp / "state"),
-            "AIMACHINE_TERRAFORM_DIR": str(tmp),
-            "FAKE_TERRAFORM_STATE": str(tmp / "tfstate"),
-            "FAKE_TERRAFORM_PYTHON": sys.executable,
+            "AIMACHINE_TERRAFORM_DIR": str(scratch_module(tmp)),
             "FAKE_SSH_LOG": str(tmp / "ssh.log"),
             **extra}

@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 TOKEN = "root@pam!aimachine=00000000-0000-4000-8000-000000000001"
+# A cloud image in `import` content (PVE >= 8.4): the provider imports it through the API alone.
+IMPORT_IMAGE = "local:import/noble-server-cloudimg-amd64.qcow2"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,15 +38,16 @@ def healthy_state() -> dict[str, Any]:
             "storage": {
                 "local": {"type": "dir", "content": "iso,vztmpl,snippets,import", "path": "/var/lib/vz",
                           "total": 100000000000, "avail": 60000000000,
-                          "volumes": ["local:iso/noble-server-cloudimg-amd64.img"]},
+                          "volumes": ["local:iso/noble-server-cloudimg-amd64.img", IMPORT_IMAGE]},
                 "local-zfs": {"type": "zfspool", "content": "images,rootdir", "total": 2000000000000,
                               "avail": 1500000000000},
             },
             "vms": {120: {"name": "gaming", "status": "stopped",
                           "config": {"hostpci0": "mapping=rtx5060ti,pcie=1", "cores": 8, "memory": 16384}}},
         }},
-        "mappings": {"pci": {"rtx5060ti": [
-            "node=android-19,path=0000:01:00,id=10de:2d04,iommugroup=14,subsystem-id=19da:5300"]}},
+        "mappings": {"pci": {"rtx5060ti": {"map": [
+            "node=android-19,path=0000:01:00,id=10de:2d04,iommugroup=14,subsystem-id=19da:5300"],
+            "description": "RTX 5060 Ti, made by hand"}}},
         "new_vms": {"agent": {"interfaces": [
             {"name": "lo", "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "ipv4"}]},
             {"name": "eth0", "ip-addresses": [{"ip-address": "198.51.100.140", "ip-address-type": "ipv4"},
@@ -70,22 +73,37 @@ class PveSim:
     def vms(self, node: str = "android-19") -> dict[int, dict]:
         return {int(k): v for k, v in (self.state()["nodes"][node].get("vms") or {}).items()}
 
+    def edit(self, change: Callable[[dict[str, Any]], Any]) -> None:
+        """Change the world behind the API (what an admin does on the node): stop, edit, restart on
+        the same port."""
+        stop_sim(self)
+        state = self.state()
+        change(state)
+        self.state_file.write_text(yaml.safe_dump(state, sort_keys=False))
+        self.proc = _launch(self.state_file, int(self.url.rsplit(":", 1)[1]))
+
     def env(self) -> dict[str, str]:
         return {"PROXMOX_VE_ENDPOINT": self.url, "PROXMOX_VE_API_TOKEN": self.token,
                 "PROXMOX_VE_INSECURE": "true"}
 
 
-def start_sim(state: dict[str, Any], workdir: Path) -> PveSim:
-    state_file = workdir / "pve-state.yml"
-    state_file.write_text(yaml.safe_dump(state, sort_keys=False))
+def _launch(state_file: Path, port: int = 0) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "tests.pve_sim", "--state", str(state_file),
-                             "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                             "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     if not url.startswith("https://127.0.0.1:"):
         proc.kill()
         raise RuntimeError(f"simulator did not start (first line: {url!r})")
-    return PveSim(url, TOKEN, state_file, proc)  # the client side always presents TOKEN
+    proc.url = url  # type: ignore[attr-defined]
+    return proc
+
+
+def start_sim(state: dict[str, Any], workdir: Path) -> PveSim:
+    state_file = workdir / "pve-state.yml"
+    state_file.write_text(yaml.safe_dump(state, sort_keys=False))
+    proc = _launch(state_file)
+    return PveSim(proc.url, TOKEN, state_file, proc)  # type: ignore[attr-defined]  # always TOKEN
 
 
 def stop_sim(sim: PveSim) -> None:

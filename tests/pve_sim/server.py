@@ -1,4 +1,5 @@
 """HTTPS front of the simulator: /api2/json paths, the {"data": ...} envelope, PVEAPIToken auth,
+parameters verified and permissions checked as the official schema of the simulated PVE version says,
 Proxmox-shaped errors (message in the status line and in "message"), injected faults."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
-from tests.pve_sim.routes import ROUTES
+from tests.pve_sim import routes, schema
 from tests.pve_sim.state import ApiError, World
 
 PREFIX = "/api2/json"
@@ -55,46 +56,58 @@ class Handler(BaseHTTPRequestHandler):
         if not url.path.startswith(PREFIX):
             self._reply(501, {"data": None}, "Method not implemented")
             return
-        path = unquote(url.path[len(PREFIX):]).rstrip("/") or "/"
+        raw_path = url.path[len(PREFIX):].rstrip("/") or "/"
+        path = unquote(raw_path)
         params = _params(url.query)
         if body:
             is_json = self.headers.get("Content-Type", "").startswith("application/json")
             params.update(json.loads(body) if is_json else _params(body))
         token = self._token()
         if token is None:
-            self._reply(401, {"data": None}, "authentication failure")
+            self._reply(401, {"data": None}, "Authentication failed!")
             return
         w = self.world
         with w.lock:
             if method != "GET":
                 w.journal.append({"method": method, "path": path, "params": params})
+            else:
+                w.reads.append(path)
             try:
-                data = self._dispatch(method, path, params, token)
+                data = self._dispatch(method, raw_path, path, params, token)
                 self._reply(200, {"data": data})
             except ApiError as err:
                 body_out: dict[str, Any] = {"data": None, "message": err.message + "\n"}
                 if err.errors:
                     body_out["errors"] = err.errors
                 self._reply(err.status, body_out, err.message.replace("\n", " "))
-            if method != "GET":
-                w.save()
+            w.save()
 
-    def _dispatch(self, method: str, path: str, params: dict, token: str) -> Any:
-        fault = self.world.take_fault(method, path)
+    def _dispatch(self, method: str, raw_path: str, path: str, params: dict, token: str) -> Any:
+        fault = self.world.take_fault(method, path, self.headers.get("User-Agent", ""))
         if fault and "exitstatus" in fault:
             node = path.split("/")[2] if path.startswith("/nodes/") else "localhost"
             return self.world.task(node, "fault", 0, fault["exitstatus"])
         if fault:
             raise ApiError(int(fault.get("status", 500)), fault.get("message", "injected fault"))
-        for verb, pattern, func, need in ROUTES:
-            match = pattern.match(path)
-            if match and verb == method:
-                fields = match.groupdict()
-                for acl_path, privs in need(fields, params):
-                    if not self.world.may(token, *privs):  # Proxmox checks before the handler runs
-                        raise ApiError(403, f"Permission check failed ({acl_path}, {'|'.join(privs)})")
-                return func(self.world, fields, params, token)
-        raise ApiError(501, f"Method '{method} {path}' not implemented")
+        found = routes.find(method, raw_path)
+        if found is None:
+            raise ApiError(501, f"Method '{method} {path}' not implemented")
+        entry, raw_fields = found
+        fields = {k: unquote(v) for k, v in raw_fields.items()}
+        spec = schema.spec(self.world.version, entry.method, entry.path)
+        errors = schema.verify(spec, params, fields)
+        if errors:
+            raise ApiError(400, "Parameter verification failed.", errors)
+        check = schema.check_of(spec)
+        if check is not None:
+            failed = schema.failed_check(check, {**params, **fields},
+                                         lambda privs: self.world.may(token, *privs))
+            if failed is not None:
+                raise ApiError(403, failed)
+        for acl_path, privs in entry.extra(fields, params) if entry.extra else []:
+            if not self.world.may(token, *privs):  # Proxmox checks before the handler changes anything
+                raise ApiError(403, f"Permission check failed ({acl_path}, {'|'.join(privs)})")
+        return entry.handler(self.world, fields, params, token)
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -111,6 +124,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def serve(state_path: Path, port: int) -> ThreadingHTTPServer:
     """Bind 127.0.0.1:port (0: any free port) with a fresh self-signed certificate."""
+    routes.load_all()
     world = World(state_path)
     handler = type("BoundHandler", (Handler,), {"world": world})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)

@@ -1,5 +1,6 @@
-"""The simulator's world: nodes, VMs, storages, PCI mappings, tasks, faults, and a journal of
-every change request. Loaded from YAML, written back after each change so tests can read it."""
+"""The simulator's world: nodes, VMs, storages and their volumes, PCI mappings, pools, tasks that run
+before they stop, VM locks, faults, and a journal of every change request. Loaded from YAML, written
+back after each change so tests can read it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,9 @@ PVE8_PRIVILEGES = (
     "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options", "VM.Console", "VM.Migrate",
     "VM.Monitor", "VM.PowerMgmt", "VM.Snapshot", "VM.Snapshot.Rollback",
 )
+# The virtual size of Ubuntu 24.04's noble-server-cloudimg-amd64.img (`qemu-img info`: 3.5 GiB): what
+# an imported disk has before the provider resizes it.
+CLOUD_IMAGE_BYTES = 3584 * 1024**2
 
 
 def token_grants(entries: list) -> dict[str, frozenset[str]]:
@@ -46,11 +52,48 @@ class ApiError(Exception):
         self.status, self.message, self.errors = status, message, errors
 
 
+@dataclass
+class Task:
+    """A worker task: `running` until `ends`, then `stopped` with its exit status (and `done` run)."""
+    upid: str
+    node: str
+    kind: str
+    ident: str
+    exitstatus: str
+    ends: float
+    log: list[str] = field(default_factory=list)
+    done: Callable[[], None] | None = None
+
+    def status(self, now: float) -> dict[str, Any]:
+        out = {"upid": self.upid, "node": self.node, "type": self.kind, "id": self.ident,
+               "user": "root@pam", "pid": os.getpid(), "pstart": 1, "starttime": int(self.ends) - 1,
+               "status": "running" if now < self.ends else "stopped"}
+        if now >= self.ends:
+            out["exitstatus"] = self.exitstatus
+        return out
+
+
+def volume_entry(entry: str | dict) -> dict[str, Any]:
+    """A storage volume in the state file: a volid string (a cloud image) or {volid, size, format}."""
+    if isinstance(entry, str):
+        return {"volid": entry, "size": CLOUD_IMAGE_BYTES, "format": _format_of(entry)}
+    return {"format": _format_of(entry["volid"]), **entry}
+
+
+def _format_of(volid: str) -> str:
+    name = volid.split("/", 1)[-1]
+    for ext in ("qcow2", "vmdk", "iso"):
+        if name.endswith("." + ext):
+            return ext
+    return "raw"
+
+
 class World:
     def __init__(self, path: Path):
         self.path = path
         self.lock = threading.RLock()
         data = yaml.safe_load(path.read_text()) or {}
+        self.version = str(data.get("version") or "8.4")
         self.tokens: list = list(data.get("tokens") or [])
         self.grants = token_grants(self.tokens)
         self.nodes: dict[str, dict] = {str(k): v or {} for k, v in (data.get("nodes") or {}).items()}
@@ -60,17 +103,26 @@ class World:
             for vm in node["vms"].values():
                 vm.setdefault("status", "stopped")
                 vm.setdefault("config", {})
-        self.mappings: dict[str, list[str]] = dict((data.get("mappings") or {}).get("pci") or {})
+            for st in (node.get("storage") or {}).values():
+                st["volumes"] = [volume_entry(v) for v in st.get("volumes") or []]
+        mappings = (data.get("mappings") or {}).get("pci") or {}
+        self.mappings: dict[str, dict] = {k: v if isinstance(v, dict) else {"map": _as_list(v)}
+                                          for k, v in mappings.items()}
+        self.pools: dict[str, dict] = dict(data.get("pools") or {})
         self.faults: list[dict] = list(data.get("faults") or [])
         self.new_vms: dict = data.get("new_vms") or {}
+        self.task_seconds = float(data.get("task_seconds", 0.3))
         self.journal: list[dict] = list(data.get("journal") or [])
-        self.tasks: dict[str, dict] = {}
+        self.reads: list[str] = list(data.get("reads") or [])
+        self.tasks: dict[str, Task] = {}
         self._seq = itertools.count(1)
 
     # ---- persistence ------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
-        return {"tokens": self.tokens, "nodes": self.nodes, "mappings": {"pci": self.mappings},
-                "faults": self.faults, "new_vms": self.new_vms, "journal": self.journal}
+        return {"version": self.version, "tokens": self.tokens, "nodes": self.nodes,
+                "mappings": {"pci": self.mappings}, "pools": self.pools, "faults": self.faults,
+                "new_vms": self.new_vms, "task_seconds": self.task_seconds, "journal": self.journal,
+                "reads": self.reads}
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -99,23 +151,52 @@ class World:
             raise ApiError(500, f"Configuration file 'nodes/{node}/qemu-server/{vmid}.conf' does not exist")
         return vms[vmid]
 
+    def unlocked_vm(self, node: str, vmid: int) -> dict:
+        """The VM for a change: a VM under a lock (a create still running) refuses it, as qemu-server does."""
+        self.tick()
+        vm = self.vm(node, vmid)
+        if vm.get("lock"):
+            raise ApiError(500, f"VM {vmid} is locked ({vm['lock']})")
+        return vm
+
+    def storage(self, node: str, name: str) -> dict:
+        st = (self.node(node).get("storage") or {}).get(name)
+        if st is None:
+            raise ApiError(500, f"storage '{name}' does not exist")
+        return st
+
     # ---- privileges -------------------------------------------------------------------------
     def may(self, token: str, *privs: str) -> bool:
         """Whether `token` holds any of `privs` (the simulator grants on /, so every path alike)."""
         return bool(self.grants.get(token, frozenset()) & set(privs))
 
     # ---- tasks ------------------------------------------------------------------------------
-    def task(self, node: str, kind: str, vmid: int | str, exitstatus: str = "OK") -> str:
-        upid = (f"UPID:{node}:{os.getpid():08X}:{next(self._seq):08X}:{int(time.time()):08X}:"
+    def task(self, node: str, kind: str, vmid: int | str, exitstatus: str = "OK",
+             done: Callable[[], None] | None = None, log: list[str] | None = None) -> str:
+        """Start a task: `running` for task_seconds, then `stopped` with `exitstatus`."""
+        now = time.time()
+        upid = (f"UPID:{node}:{os.getpid():08X}:{next(self._seq):08X}:{int(now):08X}:"
                 f"{kind}:{vmid}:root@pam!aimachine:")
-        self.tasks[upid] = {"upid": upid, "node": node, "type": kind, "id": str(vmid),
-                            "status": "stopped", "exitstatus": exitstatus, "user": "root@pam",
-                            "starttime": int(time.time())}
+        lines = list(log or [])
+        lines.append("TASK OK" if exitstatus == "OK" else
+                     exitstatus if exitstatus.startswith("WARNINGS") else f"TASK ERROR: {exitstatus}")
+        self.tasks[upid] = Task(upid, node, kind, str(vmid), exitstatus, now + self.task_seconds, lines, done)
         return upid
 
+    def tick(self) -> None:
+        """Finish the tasks whose time is up (their `done` releases locks)."""
+        now = time.time()
+        for task in self.tasks.values():
+            if task.done is not None and now >= task.ends:
+                task.done, finish = None, task.done
+                finish()
+
     # ---- faults -----------------------------------------------------------------------------
-    def take_fault(self, method: str, path: str) -> dict | None:
+    def take_fault(self, method: str, path: str, user_agent: str = "") -> dict | None:
+        """The first fault for this request (`client`: only for a User-Agent containing it)."""
         for fault in self.faults:
+            if fault.get("client") and fault["client"] not in user_agent:
+                continue
             if fault.get("method", "GET").upper() == method and fault.get("path") == path:
                 times = int(fault.get("times", 1))
                 if times <= 1:
@@ -124,3 +205,9 @@ class World:
                     fault["times"] = times - 1
                 return fault
         return None
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
