@@ -69,7 +69,7 @@ FAILURES: list[tuple[str, Callable[[dict], None], str, str]] = [
     ("wrong vendor:device", _wrong_device, "gpu", "fix gpu.pci_address or gpu.vendor_device"),
     ("vmid owned by another VM", _vmid_taken, "vmid", "choose another vmid for vm-llm-aimachine"),
     ("storage too small", _storage_small, "storage", "free 400 GiB on local-zfs"),
-    ("image missing", _image_missing, "image", "noble-server-cloudimg-amd64.img"),
+    ("image missing", _image_missing, "image", "noble-server-cloudimg-amd64.qcow2"),
     ("node offline", _node_offline, "node", "bring android-19 back online"),
     ("bad token", _bad_token, "api", "check PROXMOX_VE_API_TOKEN"),
     ("iommu group shared", _group_shared, "iommu", "its own IOMMU group"),

@@ -58,8 +58,12 @@ def _tf_state(tmp_path: Path) -> str:
     return (tmp_path / "terraform/terraform.tfstate.d/vm-llm-aimachine/terraform.tfstate").read_text()
 
 
-def test_provision_builds_the_vm_and_a_rerun_changes_nothing(pve_sim, tmp_path: Path) -> None:
-    sim = pve_sim(_state(tmp_path))
+@pytest.mark.parametrize("version", ["8.4", "9.1"])
+def test_provision_builds_the_vm_and_a_rerun_changes_nothing(pve_sim, tmp_path: Path, version: str) -> None:
+    """Every call of the tool and of the real provider is verified against that version's schema."""
+    state = _state(tmp_path)
+    state["version"] = version
+    sim = pve_sim(state)
     first = _provision(sim, tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     for n, phase in enumerate(["catalog", "preflight", "cloud-init", "provision", "boot"], 1):

@@ -57,7 +57,7 @@ def test_provider_block_takes_nothing_but_ssh_from_the_configuration():
 
 def test_the_catalog_is_read_by_terraform_itself():
     (variables,) = [MODULE["variables.tf"]["variable"]]
-    assert {name for v in variables for name in v} == {"catalog_path", "vm_name"}
+    assert {name for v in variables for name in v} == {"catalog_path", "vm_name", "manage_mapping"}
     catalog_local = [b["catalog"] for b in blocks(MODULE, "locals") if "catalog" in b]
     assert catalog_local == ["${yamldecode(file(var.catalog_path))}"]
     assert "local.catalog.vms" in CODE and "var.vm_name" in CODE
@@ -137,8 +137,10 @@ def test_vm_timeouts_are_bounded():
     assert all(0 < v <= 1800 for v in timeouts.values()), timeouts
     agent = one(VM, "agent")
     assert agent["enabled"] is True
-    minutes = re.fullmatch(r"(\d+)m", agent["timeout"])
-    assert minutes and 0 < int(minutes.group(1)) <= 15, agent["timeout"]
+    seconds = re.fullmatch(r"(\d+)s", agent["timeout"])
+    assert seconds and 0 < int(seconds.group(1)) <= 60, agent["timeout"]
+    # Terraform never waits for the agent's addresses: the boot phase does, with a deadline
+    assert one(agent, "wait_for_ip") == {"disabled": True}
 
 
 def test_vm_size_comes_from_the_catalog():
@@ -154,7 +156,9 @@ def test_vm_size_comes_from_the_catalog():
 def test_gpu_by_mapping_and_raw_id_only_for_root_password():
     hostpci = one(VM, "hostpci")
     assert hostpci["device"] == "hostpci0" and hostpci["pcie"] is True
-    assert hostpci["mapping"] == "${local.gpu_by_mapping ? proxmox_hardware_mapping_pci.gpu.name : null}"
+    assert hostpci["mapping"] == "${local.gpu_by_mapping ? local.gpu_mapping : null}"
+    assert '"gpu_mapping": "${var.manage_mapping ? proxmox_hardware_mapping_pci.gpu[0].name : local.gpu.mapping}"' \
+        in CODE
     assert hostpci["id"] == "${local.gpu_by_mapping ? null : local.gpu.pci_address}"
     assert '"gpu_by_mapping": "${local.proxmox.auth != \\"root-password\\"}"' in CODE
 
@@ -170,9 +174,8 @@ def test_cloud_init_comes_from_the_snippet_only():
 
 def test_outputs():
     outputs = {name: body for b in blocks(MODULE, "output") for name, body in b.items()}
-    assert set(outputs) == {"vmid", "name", "node", "ipv4_addresses"}
+    assert set(outputs) == {"vmid", "name", "node"}
     assert outputs["vmid"]["value"] == "${proxmox_virtual_environment_vm.vm.vm_id}"
-    assert "proxmox_virtual_environment_vm.vm.ipv4_addresses" in outputs["ipv4_addresses"]["value"]
 
 
 def test_no_secret_in_the_module():

@@ -27,20 +27,25 @@ PVE8_PRIVILEGES = (
     "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options", "VM.Console", "VM.Migrate",
     "VM.Monitor", "VM.PowerMgmt", "VM.Snapshot", "VM.Snapshot.Rollback",
 )
+# Proxmox VE 9 (pve-access-control 9.0.2) split VM.Monitor into the guest agent's own privileges.
+PVE9_PRIVILEGES = tuple(sorted({*PVE8_PRIVILEGES} - {"VM.Monitor"} | {
+    "VM.GuestAgent.Audit", "VM.GuestAgent.FileRead", "VM.GuestAgent.FileSystemMgmt",
+    "VM.GuestAgent.FileWrite", "VM.GuestAgent.Unrestricted"}))
 # The virtual size of Ubuntu 24.04's noble-server-cloudimg-amd64.img (`qemu-img info`: 3.5 GiB): what
 # an imported disk has before the provider resizes it.
 CLOUD_IMAGE_BYTES = 3584 * 1024**2
 
 
-def token_grants(entries: list) -> dict[str, frozenset[str]]:
-    """token string -> its privileges (granted on / with propagation): a plain string holds every one,
-    a mapping {token: ..., privs: [...]} only those listed."""
+def token_grants(entries: list, version: str = "8.4") -> dict[str, frozenset[str]]:
+    """token string -> its privileges (granted on / with propagation): a plain string holds every one
+    the PVE version knows, a mapping {token: ..., privs: [...]} only those listed."""
+    every = PVE9_PRIVILEGES if version.startswith("9") else PVE8_PRIVILEGES
     grants = {}
     for entry in entries:
         if isinstance(entry, dict):
             grants[str(entry["token"])] = frozenset(entry.get("privs") or [])
         else:
-            grants[str(entry)] = frozenset(PVE8_PRIVILEGES)
+            grants[str(entry)] = frozenset(every)
     return grants
 
 
@@ -95,7 +100,7 @@ class World:
         data = yaml.safe_load(path.read_text()) or {}
         self.version = str(data.get("version") or "8.4")
         self.tokens: list = list(data.get("tokens") or [])
-        self.grants = token_grants(self.tokens)
+        self.grants = token_grants(self.tokens, self.version)
         self.nodes: dict[str, dict] = {str(k): v or {} for k, v in (data.get("nodes") or {}).items()}
         for node in self.nodes.values():
             node.setdefault("status", "online")

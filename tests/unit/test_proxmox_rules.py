@@ -32,7 +32,7 @@ def _facts(state: dict) -> pf.HostFacts:
                         vms=vms, configs={i: v["config"] for i, v in node["vms"].items()},
                         pci=node["pci"], storages={k: v for k, v in node["storage"].items()},
                         image_volumes=node["storage"]["local"]["volumes"],
-                        mappings=[{"id": k, "map": v} for k, v in state["mappings"]["pci"].items()])
+                        mappings=[{"id": k, "map": v["map"]} for k, v in state["mappings"]["pci"].items()])
 
 
 def test_healthy_facts_have_no_fail(cat) -> None:
@@ -52,7 +52,7 @@ def test_raw_hostpci_of_a_running_vm_holds_the_gpu(cat, entry) -> None:
 
 def test_a_mapping_elsewhere_fails(cat) -> None:
     state = healthy_state()
-    state["mappings"]["pci"]["rtx5060ti"] = ["node=android-19,path=0000:02:00,id=144d:a808"]
+    state["mappings"]["pci"]["rtx5060ti"] = {"map": ["node=android-19,path=0000:02:00,id=144d:a808"]}
     assert pf.check_mapping(cat.vms[0], _facts(state), "api-token").level == "FAIL"
 
 
