@@ -157,8 +157,8 @@ def test_gpu_by_mapping_and_raw_id_only_for_root_password():
     hostpci = one(VM, "hostpci")
     assert hostpci["device"] == "hostpci0" and hostpci["pcie"] is True
     assert hostpci["mapping"] == "${local.gpu_by_mapping ? local.gpu_mapping : null}"
-    assert '"gpu_mapping": "${var.manage_mapping ? proxmox_hardware_mapping_pci.gpu[0].name : local.gpu.mapping}"' \
-        in CODE
+    by_name = "${var.manage_mapping ? proxmox_hardware_mapping_pci.gpu[0].name : local.gpu.mapping}"
+    assert f'"gpu_mapping": "{by_name}"' in CODE
     assert hostpci["id"] == "${local.gpu_by_mapping ? null : local.gpu.pci_address}"
     assert '"gpu_by_mapping": "${local.proxmox.auth != \\"root-password\\"}"' in CODE
 
