@@ -14,9 +14,7 @@ NODE = "android-19"
 
 
 def _call(sim, method: str, path: str, **data) -> requests.Response:
-    kw = {"params": data} if method == "GET" else {"data": data}
-    return requests.request(method, f"{sim.url}/api2/json{path}", verify=False, timeout=10,
-                            headers={"Authorization": f"PVEAPIToken={TOKEN}"}, **kw)
+    return sim.call(method, path, **data)
 
 
 def _sim_with(pve_sim, privs: list[str]):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+import urllib3
 import yaml
 
 TOKEN = "root@pam!aimachine=00000000-0000-4000-8000-000000000001"
@@ -72,6 +75,14 @@ class PveSim:
 
     def vms(self, node: str = "android-19") -> dict[int, dict]:
         return {int(k): v for k, v in (self.state()["nodes"][node].get("vms") or {}).items()}
+
+    def call(self, method: str, path: str, **data: Any) -> requests.Response:
+        """One raw API request with the test token (the certificate is self-signed)."""
+        kw = {"params": data} if method in ("GET", "DELETE") else {"data": data}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            return requests.request(method, f"{self.url}/api2/json{path}", verify=False, timeout=10,
+                                    headers={"Authorization": f"PVEAPIToken={self.token}"}, **kw)
 
     def edit(self, change: Callable[[dict[str, Any]], Any]) -> None:
         """Change the world behind the API (what an admin does on the node): stop, edit, restart on

@@ -185,6 +185,10 @@ def qemu_resize(w: World, m, p, token) -> str:
         vm["config"][disk] = qc.resize(str(vm["config"][disk]), str(p["size"]), 0)
     except ValueError as err:
         raise ApiError(500, str(err)) from None
+    volid, fields = qc.split_prop(vm["config"][disk])
+    for volume in w.storage(m["node"], volid.split(":", 1)[0])["volumes"]:
+        if volume["volid"] == volid:
+            volume["size"] = qc.parse_size(dict(fields)["size"])
     return w.task(m["node"], "resize", m["vmid"])
 
 
