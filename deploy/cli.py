@@ -100,6 +100,7 @@ cli.add_command(cli_access.ssh_command)
 cli.add_command(cli_bench.bench)
 cli.add_command(cli_proxmox.preflight)
 cli.add_command(cli_proxmox.provision)
+cli.add_command(cli_proxmox.token_setup)
 cli.add_command(cli_configure.configure)
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
+from deploy import privileges as privs
 from deploy import provision as prov
 from deploy.catalog import load_catalog
 from deploy.cli_common import allow_replace_option, catalog_option, terraform_bin_option
 from deploy.deployment import DeployOptions, DeployRun, deploy_phases, phases_until
+from deploy.errors import PhaseError
 from deploy.pipeline import run_phases
+from deploy.proxmox_api import ApiError, connect
 
 
 @click.command("preflight")
@@ -38,3 +41,31 @@ def provision(name: str, terraform_bin: str | None, allow_replace: bool, verbose
     if record.failed:
         raise record.failed
     click.echo(f"provisioned {name} at {d.address}; next: ssh {d.prov.vm.login.user}@{d.address}")
+
+
+@click.command("token-setup")
+@click.argument("name")
+@click.option("--pve", type=click.Choice(["8", "9"]),
+              help="The node's Proxmox VE major version (default: asked of the node when the "
+                   "PROXMOX_VE_* variables are set).")
+@click.option("--token", "token_id", default=f"{privs.USER}!{privs.TOKEN_NAME}", show_default=True,
+              metavar="USER@REALM!ID", help="The token to make.")
+@catalog_option
+def token_setup(name: str, pve: str | None, token_id: str, catalog_path: str) -> None:
+    """Print the pveum commands that make a least-privilege API token for deploying VM NAME."""
+    cat = load_catalog(catalog_path)
+    vm = cat.vm(name)
+    if pve is None:
+        try:
+            release = str(connect("preflight").get("version").get("release", ""))
+        except (PhaseError, ApiError) as err:
+            raise click.UsageError(f"cannot ask the node its version ({getattr(err, 'message', err)}); "
+                                   "say --pve 8 or --pve 9") from None
+        pve = release.split(".", 1)[0] or "8"
+    needs = privs.needed(cat, vm, int(pve), new_mapping=True)
+    click.echo(f"# On the Proxmox VE {pve}.x node, as root: a token for `aimachine deploy {name}`")
+    for line in privs.setup_commands(privs.names(needs), token_id):
+        click.echo(line)
+    click.echo("# Why each privilege (the path Proxmox checks it on):")
+    for need in needs:
+        click.echo(f"#   {need.text()}: {need.why}")

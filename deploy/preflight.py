@@ -51,10 +51,23 @@ class HostFacts:
     storages: dict[str, dict] = field(default_factory=dict)     # name -> status
     image_volumes: list[str] = field(default_factory=list)
     mappings: list[dict] = field(default_factory=list)
+    vmid_taken: bool | None = None                              # cluster/nextid: sees every guest
     errors: dict[str, str] = field(default_factory=dict)        # what could not be read, and why
 
     def vm_by_id(self, vmid: int) -> dict | None:
+        """The guest (VM or container) with this id, if the token may see it."""
         return next((v for v in self.vms if int(v.get("vmid", -1)) == vmid), None)
+
+    def qemu(self) -> list[dict]:
+        """The VMs among the guests (`type=vm` lists LXC containers too)."""
+        return [v for v in self.vms if v.get("type", "qemu") == "qemu"]
+
+    def sees_every_vm(self) -> bool | None:
+        """None when the token's privileges could not be read."""
+        return None if self.permissions is None else privs.sees_every_vm(self.permissions)
+
+    def mapping_absent(self, name: str) -> bool:
+        return "mappings" in self.errors or all(m.get("id") != name for m in self.mappings)
 
     def node_info(self) -> dict | None:
         return next((n for n in self.nodes if n.get("node") == self.node), None)
@@ -85,7 +98,8 @@ def gather(api: Api, catalog: Catalog, vm: Vm) -> HostFacts:
     info = facts.node_info()
     if not info or info.get("status") != "online":
         return facts
-    for entry in facts.vms:
+    facts.vmid_taken = _vmid_taken(facts, api, vm.vmid)
+    for entry in facts.qemu():
         if entry.get("node") == node:
             vmid = int(entry["vmid"])
             cfg = _read(facts, f"config {vmid}", api.get, f"nodes/{node}/qemu/{vmid}/config")
@@ -99,15 +113,28 @@ def gather(api: Api, catalog: Catalog, vm: Vm) -> HostFacts:
     if image_storage in facts.storages:
         content = _read(facts, "image", api.get, f"nodes/{node}/storage/{image_storage}/content") or []
         facts.image_volumes = [c.get("volid", "") for c in content]
-    facts.mappings = _read(facts, "mappings", api.get, "cluster/mapping/pci") or []
+    # `checks` (the mapping's health on this node) come only with check-node
+    facts.mappings = _read(facts, "mappings", api.get, "cluster/mapping/pci", **{"check-node": node}) or []
     return facts
+
+
+def _vmid_taken(facts: HostFacts, api: Api, vmid: int) -> bool | None:
+    """cluster/nextid?vmid=N answers 400 'VM N already exists' for any guest, seen or not."""
+    try:
+        api.get("cluster/nextid", vmid=vmid)
+        return False
+    except ApiError as err:
+        if "already exists" in err.message:
+            return True
+        facts.errors["nextid"] = err.message
+        return None
 
 
 # ---- pure checks ------------------------------------------------------------------------------
 
 def check_privileges(catalog: Catalog, vm: Vm, facts: HostFacts) -> Finding:
     """Every privilege a deploy needs, on the path Proxmox checks it, from the token's own answer."""
-    needs = privs.needed(catalog, vm, facts.pve_major())
+    needs = privs.needed(catalog, vm, facts.pve_major(), facts.mapping_absent(vm.gpu.mapping))
     if facts.permissions is None:
         why = facts.errors.get("permissions", "no answer")
         return Finding("warn", "privileges", f"cannot read the privileges of {facts.token_id} ({why}): "
@@ -116,7 +143,7 @@ def check_privileges(catalog: Catalog, vm: Vm, facts: HostFacts) -> Finding:
                        "on the node with README (What you need on the Proxmox side)")
     lacking = privs.missing(facts.permissions, needs)
     if lacking:
-        listed = ", ".join(f"{priv} on {path}" for priv, path in lacking)
+        listed = ", ".join(need.text() for need in lacking)
         return Finding("FAIL", "privileges", f"token {facts.token_id} lacks {len(lacking)} "
                        f"privilege{'s' if len(lacking) != 1 else ''}: {listed}",
                        privs.grant_command(facts.token_id, privs.names(needs)))
@@ -138,8 +165,17 @@ def check_node(vm: Vm, facts: HostFacts) -> Finding:
 
 def check_vmid(vm: Vm, facts: HostFacts) -> Finding:
     held = facts.vm_by_id(vm.vmid)
+    if held is None and facts.vmid_taken:
+        return Finding("FAIL", "vmid", f"VM id {vm.vmid} is taken by a guest token {facts.token_id} may not "
+                       "see (no VM.Audit on it)",
+                       f"choose another vmid in catalog.yml, or grant VM.Audit on /vms/{vm.vmid} to see "
+                       "whose it is; this tool never touches it")
     if held is None:
         return Finding("ok", "vmid", f"{vm.vmid} is free")
+    if held.get("type", "qemu") != "qemu":
+        return Finding("FAIL", "vmid", f"id {vm.vmid} belongs to container {held.get('name')!r} "
+                       f"(on {held.get('node')})",
+                       f"choose another vmid for {vm.name} in catalog.yml; this tool never touches it")
     if held.get("name") == vm.name:
         return Finding("ok", "vmid", f"{vm.vmid} is {vm.name} already ({held.get('status')}): a re-run")
     taken = {int(v.get("vmid", 0)) for v in facts.vms}
@@ -242,7 +278,7 @@ def holds_gpu(config: dict, vm: Vm, mappings: list[dict], node: str) -> str | No
 
 def check_gpu_free(vm: Vm, facts: HostFacts) -> Finding:
     holders = []
-    for entry in facts.vms:
+    for entry in facts.qemu():
         vmid = int(entry.get("vmid", 0))
         if vmid == vm.vmid or entry.get("node") != facts.node:
             continue
@@ -261,6 +297,13 @@ def check_gpu_free(vm: Vm, facts: HostFacts) -> Finding:
         ids = ", ".join(f"{e['vmid']} {e.get('name')!r}" for e, _ in holders)
         return Finding("warn", "gpu-free", f"not in use now, but stopped VM(s) {ids} also pass it through: "
                        "only one of them can run at a time")
+    if facts.sees_every_vm() is False:
+        user = facts.token_id.split("!", 1)[0]
+        return Finding("warn", "gpu-free", f"no VM that {facts.token_id} may see holds the GPU, but it "
+                       "may see only some VMs (no VM.Audit on /vms): one it cannot see may hold it, and "
+                       "the start would then fail",
+                       f"`pveum acl modify /vms --users '{user}' --tokens '{facts.token_id}' "
+                       "--roles PVEAuditor` lets preflight see every VM")
     return Finding("ok", "gpu-free", "no other VM holds the GPU")
 
 
@@ -285,8 +328,20 @@ def check_mapping(vm: Vm, facts: HostFacts, auth: str) -> Finding:
     return Finding("ok", "mapping", f"{vm.gpu.mapping!r} points at {vm.gpu.pci_address} on {facts.node}")
 
 
+def _storage_denied(facts: HostFacts, check: str, name: str) -> Finding | None:
+    """A storage the token may not read is not a missing storage: say which grant is missing."""
+    why = facts.errors.get(f"storage {name}", "")
+    if "Permission check failed" not in why:
+        return None
+    return Finding("FAIL", check, f"token {facts.token_id} may not read storage {name!r} ({why})",
+                   f"grant Datastore.AllocateSpace on /storage/{name} to the token and its user")
+
+
 def check_storage(vm: Vm, facts: HostFacts) -> Finding:
     status = facts.storages.get(vm.storage)
+    denied = _storage_denied(facts, "storage", vm.storage)
+    if denied:
+        return denied
     if status is None:
         return Finding("FAIL", "storage", f"storage {vm.storage!r} not found on {facts.node} "
                        f"({facts.errors.get(f'storage {vm.storage}', 'not listed')})",
@@ -309,6 +364,9 @@ def check_storage(vm: Vm, facts: HostFacts) -> Finding:
 def check_snippets(catalog: Catalog, facts: HostFacts) -> Finding:
     name = catalog.proxmox.storages.snippets
     status = facts.storages.get(name)
+    denied = _storage_denied(facts, "snippets", name)
+    if denied:
+        return denied
     if status is None:
         return Finding("FAIL", "snippets", f"storage {name!r} not found on {facts.node}",
                        "set proxmox.storages.snippets in catalog.yml to a file-based storage")
@@ -321,6 +379,9 @@ def check_snippets(catalog: Catalog, facts: HostFacts) -> Finding:
 
 def check_image(vm: Vm, facts: HostFacts) -> Finding:
     storage = vm.image.split(":", 1)[0]
+    denied = _storage_denied(facts, "image", storage)
+    if denied:
+        return denied
     if storage not in facts.storages:
         return Finding("FAIL", "image", f"storage {storage!r} of {vm.image} not found on {facts.node}",
                        "fix vms[].image in catalog.yml (`pvesm list STORAGE` on the node)")
@@ -335,6 +396,10 @@ def check_image(vm: Vm, facts: HostFacts) -> Finding:
 
 def check_resources(vm: Vm, facts: HostFacts) -> Finding:
     info = facts.node_info() or {}
+    if "maxcpu" not in info or "maxmem" not in info:  # /nodes shows them only with Sys.Audit on the node
+        return Finding("warn", "resources", f"cannot read {facts.node}'s cores and memory (token "
+                       f"{facts.token_id} has no Sys.Audit on /nodes/{facts.node}): not checked",
+                       f"grant Sys.Audit on /nodes/{facts.node} (or /) to the token and its user")
     maxcpu, maxmem = int(info.get("maxcpu", 0)), int(info.get("maxmem", 0))
     need_mem = vm.memory_mb * 1024**2
     if vm.cores > maxcpu or need_mem > maxmem:
@@ -368,7 +433,8 @@ def api_failure(err: ApiError, endpoint: str, token_id: str) -> Finding:
                        "Permissions > API Tokens; a regenerated token has a new secret")
     if err.status == 403:
         return Finding("FAIL", "api", f"token {token_id} lacks a privilege: {err.message}",
-                       "grant the privileges listed in README (What you need on the Proxmox side)")
+                       "grant the privileges `aimachine token-setup NAME` lists (README: What you need on "
+                       "the Proxmox side)")
     if err.status == 0:
         return Finding("FAIL", "api", err.message,
                        "check PROXMOX_VE_ENDPOINT and that the node answers on port 8006; "

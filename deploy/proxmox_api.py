@@ -1,5 +1,6 @@
 """The Proxmox VE API client: credentials from the environment the bpg provider also reads,
-reads retried (they are idempotent), writes never retried, and the token kept out of every message.
+reads retried a bounded number of times (they are idempotent; transient 500s included), writes never
+retried, and the token kept out of every message.
 """
 
 from __future__ import annotations
@@ -22,8 +23,16 @@ ENDPOINT_ENV, TOKEN_ENV, INSECURE_ENV = "PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_T
 _TOKEN_RE = re.compile(r"^(?P<user>[^@!\s]+@[^@!\s]+)!(?P<name>[A-Za-z][A-Za-z0-9._-]*)=(?P<secret>\S+)$")
 _TOKEN_SHAPE = "USER@REALM!TOKENID=SECRET, e.g. aimachine@pve!deploy=xxxxxxxx-xxxx-..."
 READ_ATTEMPTS = 3
-# no answer, or a proxy/gateway hiccup; Proxmox's own 500s are permanent (bad config, missing VM)
+# no answer, or a proxy/gateway hiccup
 TRANSIENT = {0, 502, 503, 504, 596, 599}
+# A 500 on a read can pass (pveproxy restarting, `got no worker`); these say something that stays true.
+PERMANENT_500 = re.compile(r"does not exist|not found|not running|No QEMU guest agent|already exists|"
+                           r"not configured|unable to parse|is locked", re.IGNORECASE)
+
+
+def retryable(err: ApiError) -> bool:
+    """Whether a failed read is worth asking again (writes are never retried)."""
+    return err.status in TRANSIENT or (err.status == 500 and not PERMANENT_500.search(err.message))
 
 
 class ApiError(Exception):
@@ -112,7 +121,7 @@ class Api:
             try:
                 return self._call("get", path, params)
             except ApiError as err:
-                if err.status not in TRANSIENT or attempt == READ_ATTEMPTS:
+                if not retryable(err) or attempt == READ_ATTEMPTS:
                     raise
                 time.sleep(self.retry_pause_s * attempt)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -17,6 +17,10 @@ _RULES: list[tuple[re.Pattern, str, str]] = [
     (DENIED,
      "the token lacks {priv} on {path}",
      "grant {priv} on {path} to the token (Datacenter > Permissions), then re-run"),
+    # qemu-server's create, and every failed any-of or `or` check, name no privilege
+    (re.compile(r"Permission check failed(?! \()"),
+     "the token lacks a privilege Proxmox does not name",
+     "run `aimachine preflight NAME`: its privileges check names each missing privilege and the grant"),
     (re.compile(r"pci ID '(?P<map>[^']+)' already defined"),
      "the PCI mapping {map} exists but is not in Terraform's state",
      "re-run: the mapping is imported before apply"),

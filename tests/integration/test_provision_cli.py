@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy import privileges
 from tests.conftest import run_aimachine
-from tests.pve_sim.cli_env import PUBLIC_KEY, cli_env, write_catalog
+from tests.pve_sim.cli_env import PUBLIC_KEY, cli_env, least_privileges, write_catalog
 from tests.pve_sim.fixture import IMPORT_IMAGE, TOKEN, healthy_state
 
 SECRET = TOKEN.split("=", 1)[1]
@@ -229,7 +228,7 @@ def test_a_token_with_exactly_the_needed_privileges_provisions(pve_sim, tmp_path
     """The one constant is enough for every call of a deploy, the tool's and the real provider's, as the
     simulator checks them (a 403 anywhere would fail this run)."""
     state = _state(tmp_path)
-    state["tokens"] = [{"token": TOKEN, "privs": privileges.names()}]
+    state["tokens"] = [{"token": TOKEN, "privs": least_privileges()}]
     state["mappings"]["pci"] = {}  # Terraform creates the mapping: Mapping.Modify is exercised too
     sim = pve_sim(state)
     result = _provision(sim, tmp_path)

@@ -1,5 +1,5 @@
-"""The simulator checks privileges the way Proxmox VE 8 does: 403 with Proxmox's message before a
-route runs, lists filtered to what the token may audit, and the token's own `GET /access/permissions`."""
+"""The simulator checks privileges the way Proxmox VE does: 403 with Proxmox's message before a route
+runs, lists filtered to what the token may audit, and the token's own `GET /access/permissions`."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_a_missing_privilege_is_a_403_before_anything_changes(pve_sim) -> None:
     sim = _sim_with(pve_sim, [p for p in PVE8_PRIVILEGES if p != "VM.Allocate"])
     answer = _call(sim, "POST", f"/nodes/{NODE}/qemu", vmid=140, name="x", cores=2)
     assert answer.status_code == 403
-    assert answer.reason == "Permission check failed (/vms/140, VM.Allocate)"
+    assert answer.reason == "Permission check failed"  # qemu-server's create names no privilege
     assert 140 not in sim.vms()
 
 
@@ -40,11 +40,12 @@ def test_config_options_need_their_own_privileges(pve_sim) -> None:
     assert _call(sim, "PUT", f"/nodes/{NODE}/qemu/120/config", cores=4).status_code == 200
 
 
-def test_an_any_of_check_names_every_alternative(pve_sim) -> None:
+def test_a_failed_any_of_check_names_no_privilege(pve_sim) -> None:
     sim = _sim_with(pve_sim, ["VM.Audit"])
     answer = _call(sim, "GET", f"/nodes/{NODE}/hardware/pci")
     assert answer.status_code == 403
-    assert answer.reason == "Permission check failed (/, Sys.Audit|Sys.Modify)"
+    assert answer.reason == "Permission check failed"
+    assert _call(_sim_with(pve_sim, ["Sys.Modify"]), "GET", f"/nodes/{NODE}/hardware/pci").status_code == 200
 
 
 def test_lists_show_only_what_the_token_may_audit(pve_sim) -> None:

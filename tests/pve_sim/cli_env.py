@@ -37,3 +37,12 @@ def cli_env(sim: PveSim, tmp: Path, **extra: str) -> dict[str, str]:
             "AIMACHINE_TERRAFORM_DIR": str(scratch_module(tmp)),
             "FAKE_SSH_LOG": str(tmp / "ssh.log"),
             **extra}
+
+
+def least_privileges(major: int = 8, new_mapping: bool = True) -> list[str]:
+    """The least-privilege role of a deploy of the shipped catalog's VM (what `token-setup` prints)."""
+    from deploy import privileges
+    from deploy.catalog import load_catalog
+
+    cat = load_catalog(ROOT / "catalog.yml")
+    return privileges.names(privileges.needed(cat, cat.vms[0], major, new_mapping))

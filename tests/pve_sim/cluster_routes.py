@@ -15,8 +15,12 @@ RELEASES = {"8.4": ("8.4.1", "2a5fa54a"), "9.1": ("9.1.1", "42db4a6c")}
 
 @route("GET", "/access/permissions")
 def permissions(w: World, m, p, token) -> dict:
-    """The caller's effective privileges, path -> {privilege: propagate}; the simulator grants on /."""
-    return {p.get("path", "/"): {priv: 1 for priv in sorted(w.grants[token])}}
+    """The caller's effective privileges, path -> {privilege: propagate}: every path with an ACL entry,
+    or only `path`."""
+    if p.get("path"):
+        held = w.access.privileges(token, p["path"])
+        return {p["path"]: {priv: int(prop) for priv, prop in sorted(held.items())}}
+    return w.access.tree(token)
 
 
 @route("GET", "/version")
@@ -30,7 +34,7 @@ def nodes(w: World, m, p, token) -> list:
     """Every node is listed; its cpu and memory figures only with Sys.Audit on /nodes/{node}."""
     return [{"node": n, "status": d["status"], "type": "node", "id": f"node/{n}",
              **({"maxcpu": d.get("maxcpu", 64), "maxmem": d.get("maxmem", 96 * GIB)}
-                if w.may(token, "Sys.Audit") else {})} for n, d in w.nodes.items()]
+                if w.may(token, f"/nodes/{n}", "Sys.Audit") else {})} for n, d in w.nodes.items()]
 
 
 def vm_resource(node: str, vmid: int, vm: dict) -> dict:
@@ -41,27 +45,37 @@ def vm_resource(node: str, vmid: int, vm: dict) -> dict:
             **({"lock": vm["lock"]} if vm.get("lock") else {})}
 
 
+def ct_resource(node: str, vmid: int, ct: dict) -> dict:
+    """A container: `type=vm` lists LXC guests too (cluster/resources' `type` enum: vm = qemu + lxc)."""
+    return {"id": f"lxc/{vmid}", "type": "lxc", "vmid": vmid, "name": ct.get("name", f"CT{vmid}"),
+            "node": node, "status": ct.get("status", "stopped"), "template": 0,
+            "maxcpu": int(ct.get("cores", 1)), "maxmem": int(ct.get("memory", 512)) * 1024**2}
+
+
 @route("GET", "/cluster/resources")
 def resources(w: World, m, p, token) -> list:
     """Lists only what the token may audit: VMs with VM.Audit, nodes with Sys.Audit."""
     w.tick()
     vms = [vm_resource(n, i, vm) for n, d in w.nodes.items() for i, vm in d["vms"].items()
-           if w.may(token, "VM.Audit")]
+           if w.may(token, f"/vms/{i}", "VM.Audit")]
+    vms += [ct_resource(n, i, ct) for n, d in w.nodes.items() for i, ct in (d.get("containers") or {}).items()
+            if w.may(token, f"/vms/{i}", "VM.Audit")]
     if p.get("type") == "vm":
         return vms
     return vms + [{"id": f"node/{n}", "type": "node", "node": n, "status": d["status"]}
-                  for n, d in w.nodes.items() if w.may(token, "Sys.Audit")]
+                  for n, d in w.nodes.items() if w.may(token, f"/nodes/{n}", "Sys.Audit")]
 
 
 @route("GET", "/cluster/nextid")
 def nextid(w: World, m, p, token) -> int:
+    """Says whether an id is taken whatever the caller may see (VMs and containers alike)."""
     if "vmid" in p:
         vmid = int(p["vmid"])
-        if w.find_vm(vmid):
+        if w.find_vm(vmid) or w.find_ct(vmid):
             raise ApiError(400, "Parameter verification failed.", {"vmid": f"VM {vmid} already exists"})
         return vmid
     vmid = 100
-    while w.find_vm(vmid):
+    while w.find_vm(vmid) or w.find_ct(vmid):
         vmid += 1
     return vmid
 
@@ -84,7 +98,7 @@ def mappings(w: World, m, p, token) -> list:
     """Only mappings the token may see (Mapping.Audit, .Use or .Modify); `checks` only with check-node."""
     out = []
     for ident, entry in w.mappings.items():
-        if not w.may(token, *MAPPING_SEE):
+        if not w.may(token, f"/mapping/pci/{ident}", *MAPPING_SEE):
             continue
         item = {"id": ident, "map": list(entry["map"]), "description": entry.get("description", "")}
         if p.get("check-node"):
@@ -138,13 +152,13 @@ def mapping_delete(w: World, m, p, token) -> None:
 def pools(w: World, m, p, token) -> list:
     """Pools the token may audit (Pool.Audit); with poolid, that pool with its members."""
     if p.get("poolid"):
-        if p["poolid"] not in w.pools or not w.may(token, "Pool.Audit"):
+        if p["poolid"] not in w.pools or not w.may(token, f"/pool/{p['poolid']}", "Pool.Audit"):
             raise ApiError(500, f"pool '{p['poolid']}' does not exist")
         pool = w.pools[p["poolid"]]
         return [{"poolid": p["poolid"], "comment": pool.get("comment", ""),
                  "members": list(pool.get("members") or [])}]
     return [{"poolid": k, "comment": v.get("comment", "")} for k, v in w.pools.items()
-            if w.may(token, "Pool.Audit")]
+            if w.may(token, f"/pool/{k}", "Pool.Audit")]
 
 
 # ---- storage configuration --------------------------------------------------------------------
@@ -162,7 +176,7 @@ def storage_list(w: World, m, p, token) -> list:
     for node in w.nodes.values():
         for name, st in (node.get("storage") or {}).items():
             seen.setdefault(name, storage_entry(name, st))
-    return [entry for entry in seen.values() if w.may(token, *STORAGE_SEE)]
+    return [entry for name, entry in seen.items() if w.may(token, f"/storage/{name}", *STORAGE_SEE)]
 
 
 @route("GET", "/storage/{storage}")

@@ -48,7 +48,7 @@ def network(w: World, m, p, token) -> list:
 @route("GET", "/nodes/{node}/storage")
 def storages(w: World, m, p, token) -> list:
     return [storage_status(w, {"node": m["node"], "storage": s}, {}, token) | {"storage": s}
-            for s in (w.node(m["node"]).get("storage") or {}) if w.may(token, *STORAGE_SEE)
+            for s in (w.node(m["node"]).get("storage") or {}) if w.may(token, f"/storage/{s}", *STORAGE_SEE)
             and (not p.get("content") or p["content"] in str(w.storage(m["node"], s).get("content")))]
 
 
@@ -80,7 +80,12 @@ def storage_content(w: World, m, p, token) -> list:
             and (not p.get("vmid") or str(v.get("vmid")) == str(p["vmid"]))]
 
 
-@route("GET", "/nodes/{node}/storage/{storage}/content/{volume}")
+def _volume_read(m: dict, p: dict) -> list:
+    """'You need read access for the volume' (pve-storage check_volume_access): Audit or AllocateSpace."""
+    return [(f"/storage/{m['storage']}", STORAGE_SEE)]
+
+
+@route("GET", "/nodes/{node}/storage/{storage}/content/{volume}", _volume_read)
 def volume_attributes(w: World, m, p, token) -> dict:
     volid = m["volume"] if ":" in m["volume"] else f"{m['storage']}:{m['volume']}"
     store = volid.split(":", 1)[0]

@@ -34,8 +34,6 @@ _NOT_OPTIONS = {"vmid", "node", "delete", "digest", "start", "skiplock", "revert
 def _option_needs(vmid: str, key: str, value: str) -> list[Need]:
     """One option's checks: its VM.Config.* on the VM, and what it refers to (mapping, bridge, storage)."""
     priv = next((priv for pattern, priv in _OPTION_PRIVS if pattern.fullmatch(key)), "VM.Config.Options")
-    if key.startswith("ide") and "cloudinit" in value:
-        priv = "VM.Config.Disk"  # a cloud-init drive is a disk allocation, not a CD-ROM change
     needs: list[Need] = [(f"/vms/{vmid}", (priv,))]
     fields = dict(f.split("=", 1) for f in value.split(",") if "=" in f)
     if key.startswith("hostpci") and "mapping" in fields:
@@ -54,8 +52,10 @@ def config_needs(m: dict, p: dict) -> list[Need]:
 
 
 def create_needs(m: dict, p: dict) -> list[Need]:
-    """VM.Allocate on the new VM first, then every option as a config change would check it."""
-    return [(f"/vms/{p.get('vmid')}", ("VM.Allocate",)), *config_needs({"vmid": p.get("vmid")}, p)]
+    """VM.Allocate on the new VM first (qemu-server's create answers a bare 'Permission check failed'),
+    then every option as a config change would check it."""
+    return [(f"/vms/{p.get('vmid')}", ("VM.Allocate",), "Permission check failed"),
+            *config_needs({"vmid": p.get("vmid")}, p)]
 
 
 def _check_hostpci(cfg: dict) -> None:
@@ -72,7 +72,7 @@ def _vmid(m: dict) -> int:
 @route("GET", "/nodes/{node}/qemu")
 def qemu_list(w: World, m, p, token) -> list:
     return [vm_resource(m["node"], i, vm) for i, vm in w.node(m["node"])["vms"].items()
-            if w.may(token, "VM.Audit")]
+            if w.may(token, f"/vms/{i}", "VM.Audit")]
 
 
 def _allocator(w: World, node: str, vmid: int):

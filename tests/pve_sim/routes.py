@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Need = tuple[str, tuple[str, ...]]  # ACL path, any one of these privileges
+# ACL path, any one of these privileges[, the 403 message when it is not PVE's usual one]
+Need = tuple  # (str, tuple[str, ...]) or (str, tuple[str, ...], str)
 Needs = Callable[[dict, dict], list[Need]]
 
 

@@ -105,14 +105,16 @@ def check_of(route: RouteSpec) -> list | None:
 
 def failed_check(check: list, values: dict[str, Any], holds: Any) -> str | None:
     """Evaluate a `permissions.check` expression; None when it passes, else PVE's 403 message.
-    `holds(privs)` says whether the caller holds any one of `privs` on / (the simulator's grants)."""
+    `holds(path, privs)` says whether the caller holds any one of `privs` on `path`. A failed `perm`
+    of all its privileges names the first missing one; a failed `any` or `or` says only "Permission
+    check failed", as pve-access-control's check_any and the `or` evaluation do."""
     kind = check[0]
     if kind == "perm":
         path, privs, *opts = check[1:]
         path = re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), path)
         if "any" in opts[::2]:
-            return None if holds(tuple(privs)) else f"Permission check failed ({path}, {'|'.join(privs)})"
-        missing = [priv for priv in privs if not holds((priv,))]
+            return None if holds(path, tuple(privs)) else "Permission check failed"
+        missing = [priv for priv in privs if not holds(path, (priv,))]
         return f"Permission check failed ({path}, {missing[0]})" if missing else None
     if kind == "or":
         passed = any(failed_check(c, values, holds) is None for c in check[1:])

@@ -46,8 +46,7 @@ class Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         if not header.startswith("PVEAPIToken="):
             return None
-        token = header.removeprefix("PVEAPIToken=")
-        return token if token in self.world.grants else None
+        return self.world.secrets.get(header.removeprefix("PVEAPIToken="))  # the token id, never the secret
 
     def _handle(self, method: str) -> None:
         url = urlsplit(self.path)
@@ -101,12 +100,14 @@ class Handler(BaseHTTPRequestHandler):
         check = schema.check_of(spec)
         if check is not None:
             failed = schema.failed_check(check, {**params, **fields},
-                                         lambda privs: self.world.may(token, *privs))
+                                         lambda path, privs: self.world.may(token, path, *privs))
             if failed is not None:
                 raise ApiError(403, failed)
-        for acl_path, privs in entry.extra(fields, params) if entry.extra else []:
-            if not self.world.may(token, *privs):  # Proxmox checks before the handler changes anything
-                raise ApiError(403, f"Permission check failed ({acl_path}, {'|'.join(privs)})")
+        for need in entry.extra(fields, params) if entry.extra else []:
+            acl_path, privs = need[0], need[1]
+            if not self.world.may(token, acl_path, *privs):  # checked before the handler changes anything
+                raise ApiError(403, need[2] if len(need) > 2 else
+                               f"Permission check failed ({acl_path}, {'|'.join(privs)})")
         return entry.handler(self.world, fields, params, token)
 
     def do_GET(self) -> None:

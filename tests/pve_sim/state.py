@@ -16,37 +16,11 @@ from typing import Any
 
 import yaml
 
-# Every privilege Proxmox VE 8 knows (pveum role list): what a token given as a plain string holds.
-PVE8_PRIVILEGES = (
-    "Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit",
-    "Group.Allocate", "Mapping.Audit", "Mapping.Modify", "Mapping.Use", "Permissions.Modify",
-    "Pool.Allocate", "Pool.Audit", "Realm.Allocate", "Realm.AllocateUser", "SDN.Allocate", "SDN.Audit",
-    "SDN.Use", "Sys.AccessNetwork", "Sys.Audit", "Sys.Console", "Sys.Incoming", "Sys.Modify",
-    "Sys.PowerMgmt", "Sys.Syslog", "User.Modify", "VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone",
-    "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType",
-    "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options", "VM.Console", "VM.Migrate",
-    "VM.Monitor", "VM.PowerMgmt", "VM.Snapshot", "VM.Snapshot.Rollback",
-)
-# Proxmox VE 9 (pve-access-control 9.0.2) split VM.Monitor into the guest agent's own privileges.
-PVE9_PRIVILEGES = tuple(sorted({*PVE8_PRIVILEGES} - {"VM.Monitor"} | {
-    "VM.GuestAgent.Audit", "VM.GuestAgent.FileRead", "VM.GuestAgent.FileSystemMgmt",
-    "VM.GuestAgent.FileWrite", "VM.GuestAgent.Unrestricted"}))
+from tests.pve_sim.access import PVE8_PRIVILEGES, PVE9_PRIVILEGES, from_state  # noqa: F401
+
 # The virtual size of Ubuntu 24.04's noble-server-cloudimg-amd64.img (`qemu-img info`: 3.5 GiB): what
 # an imported disk has before the provider resizes it.
 CLOUD_IMAGE_BYTES = 3584 * 1024**2
-
-
-def token_grants(entries: list, version: str = "8.4") -> dict[str, frozenset[str]]:
-    """token string -> its privileges (granted on / with propagation): a plain string holds every one
-    the PVE version knows, a mapping {token: ..., privs: [...]} only those listed."""
-    every = PVE9_PRIVILEGES if version.startswith("9") else PVE8_PRIVILEGES
-    grants = {}
-    for entry in entries:
-        if isinstance(entry, dict):
-            grants[str(entry["token"])] = frozenset(entry.get("privs") or [])
-        else:
-            grants[str(entry)] = frozenset(every)
-    return grants
 
 
 class ApiError(Exception):
@@ -100,11 +74,14 @@ class World:
         data = yaml.safe_load(path.read_text()) or {}
         self.version = str(data.get("version") or "8.4")
         self.tokens: list = list(data.get("tokens") or [])
-        self.grants = token_grants(self.tokens, self.version)
+        self.roles: dict = dict(data.get("roles") or {})
+        self.acl: list = list(data.get("acl") or [])
+        self.access, self.secrets = from_state(data, self.version)
         self.nodes: dict[str, dict] = {str(k): v or {} for k, v in (data.get("nodes") or {}).items()}
         for node in self.nodes.values():
             node.setdefault("status", "online")
             node["vms"] = {int(k): v or {} for k, v in (node.get("vms") or {}).items()}
+            node["containers"] = {int(k): v or {} for k, v in (node.get("containers") or {}).items()}
             for vm in node["vms"].values():
                 vm.setdefault("status", "stopped")
                 vm.setdefault("config", {})
@@ -124,7 +101,8 @@ class World:
 
     # ---- persistence ------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
-        return {"version": self.version, "tokens": self.tokens, "nodes": self.nodes,
+        return {"version": self.version, "tokens": self.tokens, "roles": self.roles, "acl": self.acl,
+                "nodes": self.nodes,
                 "mappings": {"pci": self.mappings}, "pools": self.pools, "faults": self.faults,
                 "new_vms": self.new_vms, "task_seconds": self.task_seconds, "journal": self.journal,
                 "reads": self.reads}
@@ -150,6 +128,10 @@ class World:
                 return name, node["vms"][vmid]
         return None
 
+    def find_ct(self, vmid: int) -> dict | None:
+        return next((n["containers"][vmid] for n in self.nodes.values()
+                     if vmid in (n.get("containers") or {})), None)
+
     def vm(self, node: str, vmid: int) -> dict:
         vms = self.node(node)["vms"]
         if vmid not in vms:
@@ -171,9 +153,9 @@ class World:
         return st
 
     # ---- privileges -------------------------------------------------------------------------
-    def may(self, token: str, *privs: str) -> bool:
-        """Whether `token` holds any of `privs` (the simulator grants on /, so every path alike)."""
-        return bool(self.grants.get(token, frozenset()) & set(privs))
+    def may(self, token: str, path: str, *privs: str) -> bool:
+        """Whether `token` (USER@REALM!ID) holds any one of `privs` on `path`."""
+        return self.access.holds_any(token, path, privs)
 
     # ---- tasks ------------------------------------------------------------------------------
     def task(self, node: str, kind: str, vmid: int | str, exitstatus: str = "OK",

@@ -21,12 +21,20 @@ from tests.conftest import ROOT
 from tests.pve_sim.cli_env import write_catalog
 
 TOKEN_ID = "aimachine@pve!deploy"
-ALL_ON_ROOT = {"/": dict.fromkeys(privs.names(), 1)}
 
 
 @pytest.fixture
 def cat(tmp_path: Path):
     return load_catalog(write_catalog(tmp_path))
+
+
+def role(cat, pve_major: int = 8) -> list[str]:
+    """The least-privilege role for the catalog's VM (a first deploy: the mapping still to be made)."""
+    return privs.names(privs.needed(cat, cat.vms[0], pve_major))
+
+
+def all_on_root(cat, pve_major: int = 8) -> dict:
+    return {"/": dict.fromkeys(role(cat, pve_major), 1)}
 
 
 def _facts(permissions: dict | None, version: str = "8.4.1", errors: dict | None = None) -> pf.HostFacts:
@@ -35,15 +43,29 @@ def _facts(permissions: dict | None, version: str = "8.4.1", errors: dict | None
 
 
 def test_needed_fills_in_the_vms_paths_once_each(cat) -> None:
-    needs = privs.needed(cat, cat.vms[0])
-    assert ("VM.Monitor", "/vms/140") in needs
-    assert ("Datastore.AllocateSpace", "/storage/local-zfs") in needs
-    assert ("SDN.Use", "/sdn/zones/localnetwork/vmbr0") in needs
-    assert ("Mapping.Use", "/mapping/pci/rtx5060ti") in needs
-    assert ("Mapping.Modify", "/mapping/pci") in needs
+    needs = {(n.privs, n.path) for n in privs.needed(cat, cat.vms[0])}
+    assert (("VM.Monitor",), "/vms/140") in needs
+    assert (("Datastore.AllocateSpace",), "/storage/local-zfs") in needs
+    assert (("SDN.Use",), "/sdn/zones/localnetwork/vmbr0") in needs
+    assert (("Mapping.Use",), "/mapping/pci/rtx5060ti") in needs
+    assert (("Mapping.Modify",), "/mapping/pci") in needs
+    assert (("Sys.Audit", "Sys.Modify"), "/") in needs  # hardware/pci: either will do
+    listed = privs.needed(cat, cat.vms[0])
     # image and snippets both live on `local`: one entry, not two
-    assert needs.count(("Datastore.Audit", "/storage/local")) == 1
-    assert len(needs) == len(set(needs))
+    assert [n.path for n in listed].count("/storage/local") == 1
+    assert len(listed) == len(needs)
+    assert all(n.why for n in listed), "every privilege says why it is needed"
+
+
+def test_an_existing_mapping_needs_no_mapping_modify(cat) -> None:
+    names = privs.names(privs.needed(cat, cat.vms[0], new_mapping=False))
+    assert "Mapping.Use" in names and "Mapping.Modify" not in names
+
+
+def test_the_least_role_has_no_redundant_privilege(cat) -> None:
+    """Datastore.Audit and Mapping.Audit add nothing: AllocateSpace and Use pass the same reads."""
+    for major in (8, 9):
+        assert not {"Datastore.Audit", "Mapping.Audit", "Sys.Modify"} & set(role(cat, major))
 
 
 def test_root_password_needs_no_mapping_privileges_and_pve9_has_no_vm_monitor(tmp_path: Path) -> None:
@@ -64,8 +86,17 @@ def test_effective_reads_the_path_or_what_its_nearest_ancestor_propagates() -> N
     assert privs.effective(tree, "/vms/141") == {"Sys.Audit"}  # from /, only what propagates
     assert privs.effective(tree, "/mapping/pci/rtx5060ti") == {"Mapping.Modify"}
     assert privs.effective({}, "/vms/140") == set()
-    assert privs.missing(tree, [("VM.Monitor", "/vms/140"), ("VM.Monitor", "/vms/141"),
-                                ("Sys.Audit", "/")]) == [("VM.Monitor", "/vms/141")]
+    monitor140 = privs.Need(("VM.Monitor",), "/vms/140", "")
+    monitor141 = privs.Need(("VM.Monitor",), "/vms/141", "")
+    pci = privs.Need(("Sys.Modify", "Sys.Audit"), "/", "")
+    assert privs.missing(tree, [monitor140, monitor141, pci]) == [monitor141]
+
+
+def test_only_a_propagated_vm_audit_sees_every_vm() -> None:
+    assert privs.sees_every_vm({"/": {"VM.Audit": 1}})
+    assert privs.sees_every_vm({"/vms": {"VM.Audit": 1}, "/": {"Sys.Audit": 1}})
+    assert not privs.sees_every_vm({"/vms/140": {"VM.Audit": 1}})
+    assert not privs.sees_every_vm({"/": {"VM.Audit": 0}})
 
 
 def test_grant_command_names_role_user_and_token() -> None:
@@ -76,25 +107,28 @@ def test_grant_command_names_role_user_and_token() -> None:
 
 
 def test_check_privileges_lists_every_missing_one_with_the_pveum_remedy(cat) -> None:
-    granted = {"/": {p: 1 for p in privs.names() if p not in ("VM.Monitor", "Mapping.Modify")}}
+    granted = {"/": {p: 1 for p in role(cat) if p not in ("VM.Monitor", "Mapping.Modify", "Sys.Audit")}}
     finding = pf.check_privileges(cat, cat.vms[0], _facts(granted))
     assert finding.level == "FAIL"
-    assert finding.finding == (f"token {TOKEN_ID} lacks 2 privileges: VM.Monitor on /vms/140, "
-                               "Mapping.Modify on /mapping/pci")
-    assert f'--privs "{" ".join(privs.names())}"' in finding.remedy
+    assert finding.finding == (f"token {TOKEN_ID} lacks 3 privileges: VM.Monitor on /vms/140, "
+                               "Sys.Audit or Sys.Modify on /, Mapping.Modify on /mapping/pci")
+    assert f'--privs "{" ".join(role(cat))}"' in finding.remedy
     assert f"--tokens '{TOKEN_ID}'" in finding.remedy
 
 
 def test_check_privileges_passes_with_all_and_accepts_grants_below_root(cat) -> None:
-    assert pf.check_privileges(cat, cat.vms[0], _facts(ALL_ON_ROOT)).level == "ok"
-    split = {"/": {p: 1 for p in privs.names() if not p.startswith("Mapping.")},
+    assert pf.check_privileges(cat, cat.vms[0], _facts(all_on_root(cat))).level == "ok"
+    alternatives = {"/": {**{p: 1 for p in role(cat) if p != "Sys.Audit"}, "Sys.Modify": 1}}
+    assert pf.check_privileges(cat, cat.vms[0], _facts(alternatives)).level == "ok"
+    split = {"/": {p: 1 for p in role(cat) if not p.startswith("Mapping.")},
              "/mapping/pci": dict.fromkeys(("Mapping.Audit", "Mapping.Use", "Mapping.Modify"), 1)}
     assert pf.check_privileges(cat, cat.vms[0], _facts(split)).level == "ok"
 
 
 def test_check_privileges_on_pve9_wants_the_guest_agent_privilege(cat) -> None:
-    finding = pf.check_privileges(cat, cat.vms[0], _facts(ALL_ON_ROOT, version="9.0.3"))
-    assert finding.level == "FAIL" and "VM.GuestAgent.Audit on /vms/140" in finding.finding
+    finding = pf.check_privileges(cat, cat.vms[0], _facts(all_on_root(cat), version="9.0.3"))
+    assert finding.level == "FAIL"
+    assert "VM.GuestAgent.Audit or VM.GuestAgent.Unrestricted on /vms/140" in finding.finding
     assert "VM.Monitor" not in finding.remedy  # Proxmox VE 9 refuses a role naming it
 
 
@@ -143,12 +177,26 @@ def test_boot_keeps_waiting_on_other_agent_errors(cat) -> None:
         boot(run, agent_deadline_s=0)
 
 
-def test_readme_lists_exactly_the_needed_privileges() -> None:
+@pytest.mark.parametrize("major", [8, 9])
+def test_readme_shows_the_setup_commands_of_each_version(major) -> None:
+    """The README's commands for PVE 8 and 9 are what `aimachine token-setup` prints for the shipped
+    catalog, and name no privilege the version does not know."""
+    from tests.pve_sim.access import privileges_of
+
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## What you need on the Proxmox side", 1)[1].split("\n## ", 1)[0]
-    role = re.search(r'pveum role add AImachine --privs "([^"]+)"', section)
-    assert role, "README: no `pveum role add AImachine --privs \"...\"` line"
-    assert role[1].split() == privs.names()
-    bullet = section.split("**An API token**", 1)[1].split("\n- **", 1)[0]
-    listed = set(re.findall(r"`([A-Z][A-Za-z]+\.[A-Za-z.]+)`", bullet))
-    assert listed == {*privs.names(), "VM.GuestAgent.Audit"}
+    block = section.split(f"Proxmox VE {major}:", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    cat = load_catalog(ROOT / "catalog.yml")
+    expected = privs.setup_commands(privs.names(privs.needed(cat, cat.vms[0], major)))
+    assert [line.strip() for line in block.strip().splitlines()] == expected
+    listed = re.search(r'--privs "([^"]+)"', block)[1].split()
+    assert set(listed) <= set(privileges_of(f"{major}.0")), "a privilege this version refuses"
+
+
+def test_readme_explains_every_privilege() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("| privilege | checked on | why |", 1)[1].split("\n\n", 1)[0]
+    cat = load_catalog(ROOT / "catalog.yml")
+    for major in (8, 9):
+        for need in privs.needed(cat, cat.vms[0], major):
+            assert f"`{need.name}`" in table, need.name

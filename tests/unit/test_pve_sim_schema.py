@@ -83,18 +83,19 @@ def test_pve9_lost_vm_monitor_on_the_agent_route():
 
 def test_permission_checks_are_evaluated_from_the_schema():
     values = {"vmid": "140", "id": "rtx5060ti"}
-    audit_only = {"VM.Audit"}
+    granted = {("/vms/140", "VM.Audit"), ("/mapping/pci/rtx5060ti", "Mapping.Audit")}
 
-    def holds(privs):
-        return bool(audit_only & set(privs))
+    def holds(path, privs):
+        return any((path, priv) in granted for priv in privs)
 
     assert schema.failed_check(["perm", "/vms/{vmid}", ["VM.Audit"]], values, holds) is None
     assert schema.failed_check(["perm", "/vms/{vmid}", ["VM.PowerMgmt"]], values, holds) == \
         "Permission check failed (/vms/140, VM.PowerMgmt)"
+    assert schema.failed_check(["perm", "/", ["VM.Audit"]], values, holds) == \
+        "Permission check failed (/, VM.Audit)", "the path counts, not only the privilege"
+    # an any-of check that fails names nothing, as pve-access-control's check_any
     assert schema.failed_check(["perm", "/", ["Sys.Audit", "Sys.Modify"], "any", 1], values, holds) == \
-        "Permission check failed (/, Sys.Audit|Sys.Modify)"
-    either = ["or", ["perm", "/mapping/pci/{id}", ["Mapping.Use"]],
-              ["perm", "/mapping/pci/{id}", ["VM.Audit"]]]
-    assert schema.failed_check(either, values, holds) is None
-    assert schema.failed_check(["or", ["perm", "/mapping/pci/{id}", ["Mapping.Use"]]], values, holds) == \
         "Permission check failed"
+    mapping = schema.check_of(schema.spec("8.4", "GET", "/cluster/mapping/pci/{id}"))
+    assert schema.failed_check(mapping, values, holds) is None  # Mapping.Audit is one of the `or`
+    assert schema.failed_check(mapping, {"id": "other"}, holds) == "Permission check failed"
