@@ -167,3 +167,13 @@ def test_a_transient_500_on_a_read_is_retried(pve_sim, tmp_path: Path) -> None:
     result = _cli(sim, tmp_path, "preflight")
     assert result.returncode == 0, result.stdout + result.stderr
     assert sim.state()["faults"] == [], "the fault was met, and the read asked again"
+
+
+def test_the_mapping_is_checked_on_the_node(pve_sim, tmp_path: Path) -> None:
+    """PCI mappings carry the node's own checks only when asked with check-node: preflight asks."""
+    state = scoped_state(tmp_path, "8.4", least_privileges(8, new_mapping=False))
+    entry = "node=android-19,path=0000:01:00,id=10de:2d04,iommugroup=9"
+    state["mappings"]["pci"]["rtx5060ti"]["map"] = [entry]
+    sim = pve_sim(state)
+    result = _cli(sim, tmp_path, "preflight")
+    assert "warn mapping: 'rtx5060ti' has problems: IOMMU group of 0000:01:00 is 14, not 9" in result.stdout

@@ -83,13 +83,26 @@ def nextid(w: World, m, p, token) -> int:
 # ---- PCI mappings -----------------------------------------------------------------------------
 
 def _mapping_checks(w: World, ident: str, node: str) -> list[dict]:
-    """What PVE reports for a mapping on `node` (check-node): a path the node lacks is an error."""
-    paths = {d["id"].rsplit(".", 1)[0] for d in w.node(node).get("pci") or []}
+    """What PVE reports for a mapping on `node` (check-node): a path the node lacks, or an entry whose
+    id or IOMMU group differs from the device's, is an error (the message wording is the simulator's)."""
+    devices = {d["id"].rsplit(".", 1)[0]: d for d in w.node(node).get("pci") or []
+               if d["id"].endswith(".0")}
     out = []
     for entry in w.mappings[ident]["map"]:
         fields = dict(f.split("=", 1) for f in entry.split(",") if "=" in f)
-        if fields.get("node") == node and fields.get("path") not in paths:
+        if fields.get("node") != node:
+            continue
+        dev = devices.get(fields.get("path", ""))
+        if dev is None:
             out.append({"severity": "error", "message": f"PCI device '{fields.get('path')}' does not exist"})
+            continue
+        ids = f"{dev['vendor'].removeprefix('0x')}:{dev['device'].removeprefix('0x')}"
+        if fields.get("id") and fields["id"] != ids:
+            out.append({"severity": "error",
+                        "message": f"wrong id for {fields['path']}: {fields['id']} != {ids}"})
+        if "iommugroup" in fields and int(fields["iommugroup"]) != int(dev.get("iommugroup", -1)):
+            out.append({"severity": "error", "message": f"IOMMU group of {fields['path']} is "
+                        f"{dev.get('iommugroup')}, not {fields['iommugroup']}"})
     return out
 
 
