@@ -50,6 +50,12 @@ else
   mkdir -p "$provider_dir"
   go_build "$BPG_PROVIDER_MODULE" "$BPG_PROVIDER_VERSION" . "$provider"
 fi
+# OpenTofu reads `bpg/proxmox` as registry.opentofu.org/bpg/proxmox: the same binary, hard-linked there.
+tofu_dir="$mirror/registry.opentofu.org/bpg/proxmox/${BPG_PROVIDER_VERSION}/${platform}"
+if [ ! "$tofu_dir/$(basename "$provider")" -ef "$provider" ]; then
+  mkdir -p "$tofu_dir"
+  ln -f "$provider" "$tofu_dir/" 2>/dev/null || cp -f "$provider" "$tofu_dir/"
+fi
 
 # --- terraform >= TERRAFORM_MIN_VERSION on PATH, else OpenTofu ----------------------------------
 version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
@@ -79,7 +85,7 @@ rc_text="# Written by tools/build.sh: bpg/proxmox from the local mirror only, ne
 provider_installation {
   filesystem_mirror {
     path    = \"$mirror\"
-    include = [\"registry.terraform.io/bpg/proxmox\"]
+    include = [\"registry.terraform.io/bpg/proxmox\", \"registry.opentofu.org/bpg/proxmox\"]
   }
 }
 "
