@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from tests.pve_sim import qemu_config as qc
 from tests.pve_sim.cluster_routes import GIB, STORAGE_SEE
 from tests.pve_sim.routes import route
 from tests.pve_sim.state import ApiError, World
@@ -83,6 +84,26 @@ def storage_content(w: World, m, p, token) -> list:
 def _volume_read(m: dict, p: dict) -> list:
     """'You need read access for the volume' (pve-storage check_volume_access): Audit or AllocateSpace."""
     return [(f"/storage/{m['storage']}", STORAGE_SEE)]
+
+
+def _allocate_needs(m: dict, p: dict) -> list:
+    """pve-storage's alloc: Datastore.AllocateSpace on the storage, and VM.Config.Disk on the VM."""
+    return [(f"/storage/{m['storage']}", ("Datastore.AllocateSpace",)),
+            (f"/vms/{p.get('vmid')}", ("VM.Config.Disk",))]
+
+
+@route("POST", "/nodes/{node}/storage/{storage}/content", _allocate_needs)
+def volume_allocate(w: World, m, p, token) -> str:
+    """Allocate a volume (`pvesm alloc`, and what `qm disk import` does first); returns its volid."""
+    st = w.storage(m["node"], m["storage"])
+    volid = f"{m['storage']}:{p['filename']}"
+    if any(v["volid"] == volid for v in st["volumes"]):
+        raise ApiError(500, f"volume '{volid}' already exists")
+    size = qc.parse_size(str(p["size"]).upper().removesuffix("B")) if not str(p["size"]).isdigit() \
+        else int(p["size"]) * 1024  # a bare number is KiB, as pvesm alloc takes it
+    st["volumes"].append({"volid": volid, "size": size, "format": p.get("format", "raw"),
+                          "vmid": int(p["vmid"]), "allocated": True})
+    return volid
 
 
 @route("GET", "/nodes/{node}/storage/{storage}/content/{volume}", _volume_read)
