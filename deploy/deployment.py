@@ -123,7 +123,7 @@ def _terraform_plan(d: DeployRun) -> str:
     try:
         tf = prov.terraform_settled(d.prov, d.options.terraform_bin)
         plan = tf.plan()
-        tf.plan_file.unlink(missing_ok=True)
+        tf.discard_plan()
     except TerraformError as err:
         raise PhaseError("provision", f"terraform {err.command} failed", "read the output above") from None
     if not plan.has_changes:

@@ -130,9 +130,14 @@ def provision(run: Run, terraform_bin: str | None = None) -> str:
         settle(tf, run)
         plan = tf.plan()
         if not plan.has_changes:
+            tf.discard_plan()
             run.echo(f"  {run.vm.name} matches the catalog: no changes")
             return "no changes"
-        refuse_replacement(run, plan)
+        try:
+            refuse_replacement(run, plan)
+        except PhaseError:
+            tf.discard_plan()
+            raise
         tf.apply()
         run.created = not existed
         return "VM created" if run.created else "VM updated"
@@ -168,7 +173,11 @@ def settle_mapping(api: Api, tf: Terraform, run: Run) -> None:
     workspace made that was deleted outside Terraform is forgotten and made again (the provider would
     fail its refresh on PVE's `mapping 'x' not found`)."""
     name = run.vm.gpu.mapping
-    on_host = name in {m.get("id") for m in api.get("cluster/mapping/pci")}
+    try:
+        on_host = name in {m.get("id") for m in api.get("cluster/mapping/pci")}
+    except ApiError as err:
+        raise PhaseError("provision", f"cannot list the PCI mappings: {err.message}",
+                         f"grant Mapping.Use on /mapping/pci/{name} to the token and its user") from None
     in_state = [a for a in tf.state_list() if a.split("[")[0] == MAPPING_ADDRESS]
     if in_state and not on_host:
         run.echo(f"  the PCI mapping {name} was deleted outside Terraform: creating it again")

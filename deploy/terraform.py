@@ -102,12 +102,15 @@ class Terraform:
             raise TerraformError("plan", code, "the plan file lists changes the plan did not report")
         return plan
 
+    def discard_plan(self) -> None:
+        self.plan_file.unlink(missing_ok=True)
+
     def apply(self) -> None:
         """Apply exactly the saved plan, so what was checked is what changes."""
         try:
             self._run("apply", "-input=false", "-no-color", "-auto-approve", str(self.plan_file))
         finally:
-            self.plan_file.unlink(missing_ok=True)
+            self.discard_plan()
 
     def destroy_vm(self) -> None:
         self._run("destroy", "-input=false", "-no-color", "-auto-approve", f"-target={VM_ADDRESS}",

@@ -192,6 +192,7 @@ def test_a_change_that_would_replace_the_vm_stops_before_apply(pve_sim, tmp_path
     assert "--allow-replace" in stopped.stderr
     assert _writes(sim, before) == [], "no API write when the plan would replace the VM"
     assert sim.vms()[140]["config"]["virtio0"] == disk, "the VM is still there, untouched"
+    assert not list((tmp_path / "terraform").glob("*.tfplan")), "the refused plan is not left behind"
 
     replaced = _provision(sim, tmp_path, "--allow-replace", catalog=catalog)
     assert replaced.returncode == 0, replaced.stdout + replaced.stderr
