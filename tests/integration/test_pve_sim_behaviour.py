@@ -107,5 +107,7 @@ def test_pve9_knows_the_guest_agent_privileges(pve_sim) -> None:
 def test_a_bad_token_is_refused_as_pve_refuses_it(pve_sim) -> None:
     sim = pve_sim(healthy_state())
     sim.token = "root@pam!aimachine=not-the-secret"
+    started = time.monotonic()
     answer = sim.call("GET", "/version")
     assert (answer.status_code, answer.reason) == (401, "Authentication failed!")
+    assert time.monotonic() - started >= 3, "PVE answers a failed login only after a pause"

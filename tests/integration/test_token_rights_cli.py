@@ -177,3 +177,22 @@ def test_the_mapping_is_checked_on_the_node(pve_sim, tmp_path: Path) -> None:
     sim = pve_sim(state)
     result = _cli(sim, tmp_path, "preflight")
     assert "warn mapping: 'rtx5060ti' has problems: IOMMU group of 0000:01:00 is 14, not 9" in result.stdout
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_role_is_what_a_real_deploys_calls_are_checked_for(pve_sim, tmp_path: Path, version) -> None:
+    """The evidence for the least role: a real deploy (the tool's calls and the real provider's, a
+    first apply that also makes the mapping) by a token holding every privilege, with each permission
+    check its calls met journalled by the simulator. The role passes every one of them, and each of its
+    privileges is the role's only way through at least one."""
+    major = VERSIONS[version]
+    state = scoped_state(tmp_path, version, list(privileges_of(version)))
+    state["mappings"]["pci"] = {}
+    sim = pve_sim(state)
+    assert _cli(sim, tmp_path, "provision").returncode == 0
+    met = {(path, tuple(privs)) for request in sim.state()["checks"]
+           for path, privs, _held in request["checked"]}
+    role = set(least_privileges(major))
+    assert [(path, privs) for path, privs in met if not role & set(privs)] == [], "a check the role fails"
+    needed_alone = {next(iter(role & set(privs))) for _path, privs in met if len(role & set(privs)) == 1}
+    assert needed_alone == role, f"in the role but no call needs it: {sorted(role - needed_alone)}"

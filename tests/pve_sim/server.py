@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import ssl
 import tempfile
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ class Handler(BaseHTTPRequestHandler):
             params.update(json.loads(body) if is_json else _params(body))
         token = self._token()
         if token is None:
+            time.sleep(self.world.auth_delay_s)
             self._reply(401, {"data": None}, "Authentication failed!")
             return
         w = self.world
@@ -71,6 +73,7 @@ class Handler(BaseHTTPRequestHandler):
                 w.journal.append({"method": method, "path": path, "params": params})
             else:
                 w.reads.append(path)
+            w.checking = []
             try:
                 data = self._dispatch(method, raw_path, path, params, token)
                 self._reply(200, {"data": data})
@@ -79,6 +82,10 @@ class Handler(BaseHTTPRequestHandler):
                 if err.errors:
                     body_out["errors"] = err.errors
                 self._reply(err.status, body_out, err.message.replace("\n", " "))
+            finally:
+                if w.checking:
+                    w.checks.append({"method": method, "path": path, "checked": w.checking})
+                w.checking = None
             w.save()
 
     def _dispatch(self, method: str, raw_path: str, path: str, params: dict, token: str) -> Any:

@@ -96,6 +96,11 @@ class World:
         self.task_seconds = float(data.get("task_seconds", 0.3))
         self.journal: list[dict] = list(data.get("journal") or [])
         self.reads: list[str] = list(data.get("reads") or [])
+        # every privilege check, per request: the evidence of what a deploy's calls need
+        self.checks: list[dict] = list(data.get("checks") or [])
+        self.checking: list[list] | None = None  # the checks of the request being served
+        # PVE answers a bad token's 401 only after a pause (pve-access-control's authentication delay)
+        self.auth_delay_s = float(data.get("auth_delay_s", 3.0))
         self.tasks: dict[str, Task] = {}
         self._seq = itertools.count(1)
 
@@ -105,7 +110,7 @@ class World:
                 "nodes": self.nodes,
                 "mappings": {"pci": self.mappings}, "pools": self.pools, "faults": self.faults,
                 "new_vms": self.new_vms, "task_seconds": self.task_seconds, "journal": self.journal,
-                "reads": self.reads}
+                "reads": self.reads, "checks": self.checks, "auth_delay_s": self.auth_delay_s}
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -154,8 +159,11 @@ class World:
 
     # ---- privileges -------------------------------------------------------------------------
     def may(self, token: str, path: str, *privs: str) -> bool:
-        """Whether `token` (USER@REALM!ID) holds any one of `privs` on `path`."""
-        return self.access.holds_any(token, path, privs)
+        """Whether `token` (USER@REALM!ID) holds any one of `privs` on `path` (recorded in `checks`)."""
+        held = self.access.holds_any(token, path, privs)
+        if self.checking is not None:
+            self.checking.append([path, sorted(privs), held])
+        return held
 
     # ---- tasks ------------------------------------------------------------------------------
     def task(self, node: str, kind: str, vmid: int | str, exitstatus: str = "OK",
