@@ -29,10 +29,13 @@ class Finding:
         return text + (f"\n       remedy: {self.remedy}" if self.remedy and self.level != "ok" else "")
 
 
-def check_ssh_agent(env: dict[str, str]) -> Finding:
-    """Terraform's provider imports the cloud image over SSH to the node with the admin's ssh-agent."""
+def check_ssh_agent(env: dict[str, str], image: str = "") -> Finding:
+    """Terraform's provider imports an `iso` cloud image over SSH to the node with the admin's ssh-agent
+    (its own SSH client uses nothing else); an image in `import` content goes through the API."""
     if env.get("SSH_AUTH_SOCK"):
         return Finding("ok", "ssh-agent", "running (Terraform uses it to reach the node)")
+    if ":import/" in image:
+        return Finding("ok", "ssh-agent", f"not needed: Terraform imports {image} through the API")
     return Finding("warn", "ssh-agent", "SSH_AUTH_SOCK is not set: Terraform imports the cloud image over "
                    "SSH to the node with your ssh-agent", "eval $(ssh-agent) && ssh-add ~/.ssh/id_ed25519")
 

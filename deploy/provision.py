@@ -59,7 +59,7 @@ def preflight(run: Run) -> None:
     else:
         run.findings.insert(0, pf.Finding("ok", "api", f"{api.creds.endpoint} accepts token "
                                           f"{api.creds.token_id}"))
-    run.findings.append(pf.check_ssh_agent(dict(os.environ)))
+    run.findings.append(pf.check_ssh_agent(dict(os.environ), run.vm.image))
     for finding in run.findings:
         run.echo(api.creds.redact(finding.line()))
     if run.verbose and run.facts:

@@ -118,5 +118,7 @@ def test_credentials_never_echo_the_secret() -> None:
 
 def test_ssh_agent_check_warns_without_an_agent() -> None:
     assert pf.check_ssh_agent({"SSH_AUTH_SOCK": "/run/user/1000/agent.sock"}).level == "ok"
-    missing = pf.check_ssh_agent({})
+    through_the_api = pf.check_ssh_agent({}, "local:import/noble-server-cloudimg-amd64.qcow2")
+    assert through_the_api.level == "ok" and "not needed" in through_the_api.finding
+    missing = pf.check_ssh_agent({}, "local:iso/noble-server-cloudimg-amd64.img")
     assert missing.level == "warn" and "ssh-add" in missing.remedy
