@@ -119,7 +119,7 @@ def phases_until(phases: list[Phase], until: str | None) -> list[Phase]:
 
 
 def _terraform_plan(d: DeployRun) -> str:
-    """terraform init + plan: what apply would change (the workspace and mapping import aside)."""
+    """terraform init + plan: what apply would change, and whether a deploy would stop before it."""
     try:
         tf = prov.terraform_settled(d.prov, d.options.terraform_bin)
         plan = tf.plan()

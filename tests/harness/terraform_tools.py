@@ -56,7 +56,7 @@ def require_tools() -> Tools:
     message = f"the real Terraform and bpg/proxmox provider are not built ({why}): run `make tools`"
     if os.environ.get("CI") == "true":
         pytest.fail(message + " (.ci/run builds them before the tests)")
-    pytest.skip(message)
+    pytest.skip(reason=message)
 
 
 def scratch_module(where: Path) -> Path:

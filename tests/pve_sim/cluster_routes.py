@@ -4,6 +4,7 @@ error texts are PVE's own (pve-cluster PVE::API2::Cluster::Mapping::PCI, pve-man
 
 from __future__ import annotations
 
+from tests.pve_sim import qemu_config as qc
 from tests.pve_sim.routes import route
 from tests.pve_sim.state import ApiError, World
 
@@ -89,7 +90,7 @@ def _mapping_checks(w: World, ident: str, node: str) -> list[dict]:
                if d["id"].endswith(".0")}
     out = []
     for entry in w.mappings[ident]["map"]:
-        fields = dict(f.split("=", 1) for f in entry.split(",") if "=" in f)
+        fields = dict(qc.split_prop(entry)[1])
         if fields.get("node") != node:
             continue
         dev = devices.get(fields.get("path", ""))

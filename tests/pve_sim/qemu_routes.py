@@ -35,7 +35,7 @@ def _option_needs(vmid: str, key: str, value: str) -> list[Need]:
     """One option's checks: its VM.Config.* on the VM, and what it refers to (mapping, bridge, storage)."""
     priv = next((priv for pattern, priv in _OPTION_PRIVS if pattern.fullmatch(key)), "VM.Config.Options")
     needs: list[Need] = [(f"/vms/{vmid}", (priv,))]
-    fields = dict(f.split("=", 1) for f in value.split(",") if "=" in f)
+    fields = dict(qc.split_prop(value)[1])
     if key.startswith("hostpci") and "mapping" in fields:
         needs.append((f"/mapping/pci/{fields['mapping']}", ("Mapping.Use",)))
     elif key.startswith("net") and "bridge" in fields:
@@ -211,7 +211,7 @@ def _devices(cfg: dict) -> list[str]:
 def _mapping_paths(w: World, node: str, name: str) -> list[str]:
     paths = []
     for entry in (w.mappings.get(name) or {}).get("map", []):
-        fields = dict(f.split("=", 1) for f in entry.split(",") if "=" in f)
+        fields = dict(qc.split_prop(entry)[1])
         if fields.get("node") == node:
             paths.append(fields.get("path", ""))
     return paths
