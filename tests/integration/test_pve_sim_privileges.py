@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from tests.pve_sim.fixture import TOKEN, healthy_state
-from tests.pve_sim.state import PVE8_PRIVILEGES
+from deploy.pvesim.state import PVE8_PRIVILEGES
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # self-signed
 NODE = "android-19"

@@ -182,7 +182,7 @@ def test_boot_keeps_waiting_on_other_agent_errors(cat) -> None:
 def test_readme_shows_the_setup_commands_of_each_version(major) -> None:
     """The README's commands for PVE 8 and 9 are what `aimachine token-setup` prints for the shipped
     catalog, and name no privilege the version does not know."""
-    from tests.pve_sim.access import privileges_of
+    from deploy.pvesim.access import privileges_of
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## What you need on the Proxmox side", 1)[1].split("\n## ", 1)[0]

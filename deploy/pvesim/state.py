@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tests.pve_sim.access import PVE8_PRIVILEGES, PVE9_PRIVILEGES, from_state  # noqa: F401
+from deploy.pvesim.access import PVE8_PRIVILEGES, PVE9_PRIVILEGES, from_state  # noqa: F401
 
 # The virtual size of Ubuntu 24.04's noble-server-cloudimg-amd64.img (`qemu-img info`: 3.5 GiB): what
 # an imported disk has before the provider resizes it.

@@ -1,12 +1,12 @@
 """Cluster-wide routes: access, version, nodes, resources, next id, PCI mappings, pools, storage
-configuration. Return shapes follow the `returns` of the official schema (tests/fixtures/pve-api/);
+configuration. Return shapes follow the `returns` of the official schema (deploy/pvesim/api-schema/);
 error texts are PVE's own (pve-cluster PVE::API2::Cluster::Mapping::PCI, pve-manager)."""
 
 from __future__ import annotations
 
-from tests.pve_sim import qemu_config as qc
-from tests.pve_sim.routes import route
-from tests.pve_sim.state import ApiError, World
+from deploy.pvesim import qemu_config as qc
+from deploy.pvesim.routes import route
+from deploy.pvesim.state import ApiError, World
 
 GIB = 1024**3
 MAPPING_SEE = ("Mapping.Audit", "Mapping.Use", "Mapping.Modify")

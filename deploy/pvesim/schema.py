@@ -1,4 +1,4 @@
-"""The official Proxmox VE API schema for the routes the simulator serves (tests/fixtures/pve-api/,
+"""The official Proxmox VE API schema for the routes the simulator serves (deploy/pvesim/api-schema/,
 extracted from pve-docs `api-viewer/apidata.js`, PVE 8.4.2 and 9.1.3): route lookup, parameter
 verification the way pve-common's JSONSchema does it, and the `permissions.check` entries."""
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pve-api"
+FIXTURES = Path(__file__).resolve().parent / "api-schema"
 VERSIONS = ("8.4", "9.1")
 # pve-common PVE::JSONSchema's texts for the two ways a parameter fails verification.
 NOT_IN_SCHEMA = "property is not defined in schema and the schema does not allow additional properties"

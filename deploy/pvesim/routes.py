@@ -49,4 +49,4 @@ def find(method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
 
 def load_all() -> None:
     """Import the modules that register routes (once)."""
-    from tests.pve_sim import cluster_routes, node_routes, qemu_routes  # noqa: F401
+    from deploy.pvesim import cluster_routes, node_routes, qemu_routes  # noqa: F401

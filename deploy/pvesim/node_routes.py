@@ -1,14 +1,14 @@
 """Node routes: status, PCI hardware, network, storages and their volumes, tasks. Shapes follow the
-official schema's `returns` (tests/fixtures/pve-api/)."""
+official schema's `returns` (deploy/pvesim/api-schema/)."""
 
 from __future__ import annotations
 
 import time
 
-from tests.pve_sim import qemu_config as qc
-from tests.pve_sim.cluster_routes import GIB, STORAGE_SEE
-from tests.pve_sim.routes import route
-from tests.pve_sim.state import ApiError, World
+from deploy.pvesim import qemu_config as qc
+from deploy.pvesim.cluster_routes import GIB, STORAGE_SEE
+from deploy.pvesim.routes import route
+from deploy.pvesim.state import ApiError, World
 
 # `hardware/pci` hides these classes unless pci-class-blacklist says otherwise (schema default "05;06;0b").
 PCI_CLASS_BLACKLIST = "05;06;0b"

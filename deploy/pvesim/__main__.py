@@ -1,4 +1,4 @@
-"""python -m tests.pve_sim --state STATE.yml --port 0: prints the base URL, serves until killed."""
+"""python -m deploy.pvesim --state STATE.yml --port 0: prints the base URL, serves until killed."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import contextlib
 import sys
 from pathlib import Path
 
-from tests.pve_sim.server import serve
+from deploy.pvesim.server import serve
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.pve_sim")
+    parser = argparse.ArgumentParser(prog="python -m deploy.pvesim")
     parser.add_argument("--state", required=True, type=Path, help="state YAML (rewritten on changes)")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     args = parser.parse_args()

@@ -1,5 +1,5 @@
 """QEMU routes: list, create, config, status, power, resize, destroy, the guest agent's interfaces.
-Configs are stored as qemu-server stores them (tests/pve_sim/qemu_config.py); create, start, stop,
+Configs are stored as qemu-server stores them (deploy/pvesim/qemu_config.py); create, start, stop,
 resize and destroy are tasks that run before they stop; a VM under a create lock refuses changes."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.pve_sim import qemu_config as qc
-from tests.pve_sim import schema
-from tests.pve_sim.cluster_routes import vm_resource
-from tests.pve_sim.routes import Need, route
-from tests.pve_sim.state import ApiError, World
+from deploy.pvesim import qemu_config as qc
+from deploy.pvesim import schema
+from deploy.pvesim.cluster_routes import vm_resource
+from deploy.pvesim.routes import Need, route
+from deploy.pvesim.state import ApiError, World
 
 CONFIG_ROUTE = ("PUT", "/nodes/{node}/qemu/{vmid}/config")
 

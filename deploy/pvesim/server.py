@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
-from tests.pve_sim import routes, schema
-from tests.pve_sim.state import ApiError, World
+from deploy.pvesim import routes, schema
+from deploy.pvesim.state import ApiError, World
 
 PREFIX = "/api2/json"
 
