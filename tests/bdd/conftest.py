@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.rehearsal import guest as nspawn
 from tests.bdd.world import PAYLOADS_IN_HOST, World
-from tests.harness import nspawn
 from tests.harness.fixtures import (
     require_test_host,
     standin_payloads,  # noqa: F401 (the local payload mirror)

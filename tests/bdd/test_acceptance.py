@@ -18,6 +18,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from deploy.catalog import load_catalog
 from deploy.configure.steps import STEPS
 from deploy.nvidia import choose_driver
+from deploy.rehearsal.guest import HOST_IP
 from tests.bdd.world import (
     LAB,
     VM_NAME,
@@ -31,7 +32,6 @@ from tests.bdd.world import (
 from tests.conftest import FIXTURES, ROOT, run_aimachine
 from tests.deploy.fakehost import run_fake
 from tests.deploy.ubuntu_host import fresh
-from tests.harness.nspawn import HOST_IP
 from tests.harness.terraform_tools import require_tools
 from tests.integration.terraform_cli import resolve_catalog_in_terraform
 

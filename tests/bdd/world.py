@@ -39,7 +39,7 @@ class World:
     tmp: Path
     catalog: Path | None = None
     sim: PveSim | None = None
-    host: Any = None  # tests.harness.nspawn.NspawnHost when the VM is the test host
+    host: Any = None  # deploy.rehearsal.guest.NspawnHost when the VM is the test host
     runs: list[subprocess.CompletedProcess] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 

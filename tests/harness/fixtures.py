@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import nspawn
-from tests.harness.standins import build_ollama_release, build_vllm_index
+from deploy.rehearsal import guest as nspawn
+from deploy.rehearsal.payloads import build_ollama_release, build_vllm_index
 
 PAYLOADS_IN_HOST = "/srv/aimachine-payloads"  # where the test host sees the local mirror (read-only)
 VLLM_VERSION, OLLAMA_VERSION = "0.32.0", "0.13.5"

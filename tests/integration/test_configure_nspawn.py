@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from deploy.configure.parsers import parse_ufw_status
+from deploy.rehearsal.guest import NspawnHost
 from tests.conftest import run_aimachine
 from tests.harness.fixtures import OLLAMA_VERSION, PAYLOADS_IN_HOST, VLLM_VERSION
-from tests.harness.nspawn import NspawnHost
 
 pytestmark = pytest.mark.nspawn
 STEPS = "security,vllm,ollama"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.rehearsal.guest import NspawnHost
 from tests.conftest import run_aimachine
-from tests.harness.nspawn import NspawnHost
 from tests.pve_sim.cli_env import SHIPPED_IMAGE, cli_env, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state
 

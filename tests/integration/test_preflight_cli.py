@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from deploy.pvesim.state import PVE8_PRIVILEGES
 from tests.conftest import run_aimachine
 from tests.pve_sim.cli_env import cli_env, least_privileges, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state
-from deploy.pvesim.state import PVE8_PRIVILEGES
 
 SECRET = TOKEN.split("=", 1)[1]
 NODE = "android-19"

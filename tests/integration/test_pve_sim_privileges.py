@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.pve_sim.fixture import TOKEN, healthy_state
 from deploy.pvesim.state import PVE8_PRIVILEGES
+from tests.pve_sim.fixture import TOKEN, healthy_state
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # self-signed
 NODE = "android-19"

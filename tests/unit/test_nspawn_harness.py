@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.harness import nspawn
+from deploy.rehearsal import guest as nspawn
 
 
 def test_not_root_is_a_reason(monkeypatch):

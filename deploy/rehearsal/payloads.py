@@ -1,5 +1,7 @@
-"""Small stand-ins for the heavy payloads, served the way an air-gapped admin serves the real ones:
-a local package index holding a `vllm` wheel, and an Ollama release directory with its sha256sum.txt.
+"""Small stand-ins for the heavy payloads, for the guest of the tests and of `aimachine rehearse` (it has
+no GPU), served the way an air-gapped admin serves the real ones: a local package index holding a
+`vllm` wheel, and an Ollama release directory with its sha256sum.txt (the asset name and checksum file
+of Ollama's own release workflow).
 
 What they do NOT prove: GPU use, CUDA, real models or real inference. They prove the deploy's
 plumbing: the index/URL knobs, the checksum, users, venv, units, sandboxing, listeners, restarts.

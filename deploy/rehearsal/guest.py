@@ -1,10 +1,13 @@
-"""A real Debian host (systemd as PID 1) in its own network namespace, reachable over SSH.
+"""A real Debian host (systemd as PID 1) in its own network namespace, reachable over SSH: the VM of
+the tests and of `aimachine rehearse`.
 
-debootstrap builds one base per cache key (suite, mirror, packages) and keeps it between runs;
-each boot is `systemd-nspawn --ephemeral --network-veth`, so every test host starts pristine and
-has its own network stack: a firewall rule or a listener in it never touches the machine running
-the tests. The host side of the veth gets 10.213.0.1/30, the target 10.213.0.2; the target reaches
-the Debian mirror through a masquerade rule in our own nft table, removed on stop.
+debootstrap builds one base per cache key (suite, mirror, packages) and keeps it between runs
+(/var/tmp/aimachine-nspawn, like the tools' cache); each boot is `systemd-nspawn --ephemeral
+--network-veth`, so every guest starts pristine, is removed when it stops, and has its own network
+stack: a firewall rule or a listener in it never touches the machine it runs on. The host side of the
+veth gets NET.host_ip/30, the guest NET.target_ip (bound into the guest, so the cached base is the same
+for every net); the guest reaches the Debian mirror through a masquerade rule in our own nft table,
+removed on stop. The tests and the rehearsal use different nets, so both can run at once.
 """
 
 from __future__ import annotations
@@ -34,8 +37,24 @@ PACKAGES = (
     "iproute2",
     "ca-certificates",
 )
-HOST_IP, TARGET_IP = "10.213.0.1", "10.213.0.2"
-NFT_TABLE = "aimachine_test_nat"
+
+
+@dataclass(frozen=True)
+class Net:
+    """A guest's machine name, /30 and nft table: one per concurrent user of the harness."""
+
+    name: str
+    host_ip: str
+    target_ip: str
+    nft_table: str
+
+    def network_file(self) -> str:
+        return f"[Match]\nName=host0\n\n[Network]\nAddress={self.target_ip}/30\nGateway={self.host_ip}\n"
+
+
+TEST_NET = Net("aimtest", "10.213.0.1", "10.213.0.2", "aimachine_test_nat")
+REHEARSAL_NET = Net("aimrehearse", "10.213.1.1", "10.213.1.2", "aimachine_rehearse_nat")
+HOST_IP, TARGET_IP = TEST_NET.host_ip, TEST_NET.target_ip
 CACHE_ENV = "AIMACHINE_NSPAWN_CACHE"
 ADMIN = "ubuntu"  # the login user, as on the Ubuntu cloud image
 NEEDED = ("systemd-nspawn", "debootstrap", "nft", "ip", "ssh", "ssh-keygen", "zstd")
@@ -92,9 +111,7 @@ def build_base(mirror: str | None = None) -> Path:
         raise RuntimeError(f"debootstrap failed ({done.returncode}); see {log}")
     net = root / "etc/systemd/network"
     net.mkdir(parents=True, exist_ok=True)
-    (net / "10-host0.network").write_text(
-        f"[Match]\nName=host0\n\n[Network]\nAddress={TARGET_IP}/30\nGateway={HOST_IP}\n"
-    )
+    (net / "10-host0.network").write_text(TEST_NET.network_file())  # each boot binds its own over it
     subprocess.run(
         ["systemctl", f"--root={root}", "enable", "systemd-networkd"], capture_output=True, check=False
     )
@@ -134,11 +151,12 @@ class NspawnHost:
 
 
 @contextlib.contextmanager
-def booted(work: Path, binds: dict[str, str] | None = None, name: str = "aimtest") -> Iterator[NspawnHost]:
+def booted(work: Path, binds: dict[str, str] | None = None, net: Net = TEST_NET) -> Iterator[NspawnHost]:
     """Boot an ephemeral copy of the base in its own network namespace; always stop it afterwards.
 
     `binds` maps host paths to read-only paths inside (payloads an air-gapped admin would mirror).
     """
+    name = net.name
     root = build_base()
     work.mkdir(parents=True, exist_ok=True)
     key = work / "id_ed25519"
@@ -149,6 +167,8 @@ def booted(work: Path, binds: dict[str, str] | None = None, name: str = "aimtest
         )
     # a link left by an earlier run that was killed would be mistaken for this boot's veth
     subprocess.run(["ip", "link", "delete", f"ve-{name}"], capture_output=True, check=False)
+    network = work / "10-host0.network"
+    network.write_text(net.network_file())
     args = [
         "systemd-nspawn",
         "-b",
@@ -163,6 +183,7 @@ def booted(work: Path, binds: dict[str, str] | None = None, name: str = "aimtest
         "--ephemeral",
         "--network-veth",
         f"--bind-ro={key}.pub:/home/{ADMIN}/.ssh/authorized_keys",
+        f"--bind-ro={network}:/etc/systemd/network/10-host0.network",
     ]
     args += [f"--bind-ro={src}:{dst}" for src, dst in (binds or {}).items()]
     log = (work / "nspawn.log").open("w")
@@ -171,30 +192,30 @@ def booted(work: Path, binds: dict[str, str] | None = None, name: str = "aimtest
     )
     forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
     try:
-        _wire_veth(f"ve-{name}", proc)
-        host = NspawnHost(TARGET_IP, ADMIN, key, work / "known_hosts")
+        _wire_veth(f"ve-{name}", proc, net)
+        host = NspawnHost(net.target_ip, ADMIN, key, work / "known_hosts")
         _wait_for_ssh(host, proc, work / "nspawn.log")
         yield host
     finally:
         _stop(proc)
         log.close()
-        subprocess.run(["nft", "delete", "table", "ip", NFT_TABLE], capture_output=True, check=False)
+        subprocess.run(["nft", "delete", "table", "ip", net.nft_table], capture_output=True, check=False)
         Path("/proc/sys/net/ipv4/ip_forward").write_text(forward_before)
 
 
-def _wire_veth(link: str, proc: subprocess.Popen) -> None:
+def _wire_veth(link: str, proc: subprocess.Popen, net: Net) -> None:
     for _ in range(100):
         if subprocess.run(["ip", "link", "show", link], capture_output=True, check=False).returncode == 0:
             break
         if proc.poll() is not None:
             raise RuntimeError(f"systemd-nspawn exited with {proc.returncode} before its veth appeared")
         time.sleep(0.1)
-    subprocess.run(["ip", "addr", "replace", f"{HOST_IP}/30", "dev", link], check=True)
+    subprocess.run(["ip", "addr", "replace", f"{net.host_ip}/30", "dev", link], check=True)
     subprocess.run(["ip", "link", "set", link, "up"], check=True)
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
     rules = (
-        f"table ip {NFT_TABLE} {{\n chain postrouting {{\n type nat hook postrouting priority srcnat; "
-        f'policy accept;\n ip saddr {TARGET_IP} oifname != "ve-*" masquerade\n }}\n}}\n'
+        f"table ip {net.nft_table} {{\n chain postrouting {{\n type nat hook postrouting priority srcnat; "
+        f'policy accept;\n ip saddr {net.target_ip} oifname != "ve-*" masquerade\n }}\n}}\n'
     )
     subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
@@ -222,5 +243,5 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-if __name__ == "__main__":  # pragma: no cover - warm the cache by hand: python -m tests.harness.nspawn
+if __name__ == "__main__":  # pragma: no cover - warm the cache by hand: python -m deploy.rehearsal.guest
     print(build_base())
