@@ -19,7 +19,9 @@ define require_lab_env
 	  exit 2; fi
 endef
 
-.PHONY: help setup tools test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
+REHEARSE_ARGS ?=
+
+.PHONY: help setup tools rehearse test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -35,6 +37,9 @@ setup: $(BIN)/.installed ## Create .venv and install aimachine (editable) with t
 
 tools: ## Build (once) the pinned bpg/proxmox provider, and OpenTofu if no Terraform >= 1.5: tools/pins.env
 	tools/build.sh
+
+rehearse: $(BIN)/.installed tools ## Rehearse the deploy of VM on a built-in Proxmox host, no token needed; as root with a local guest (REHEARSE_ARGS=--scenario gpu-busy)
+	$(AIMACHINE) rehearse $(VM) $(REHEARSE_ARGS)
 
 test: $(BIN)/.installed tools ## Run the whole test suite (what CI runs; builds the Terraform tools first)
 	$(BIN)/python -m pytest

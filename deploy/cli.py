@@ -18,6 +18,7 @@ from deploy import (
     cli_deploy,
     cli_lifecycle,
     cli_proxmox,
+    cli_rehearse,
     cli_verify,
 )
 from deploy.catalog import CatalogError, load_catalog, vm_summary
@@ -102,6 +103,7 @@ cli.add_command(cli_proxmox.preflight)
 cli.add_command(cli_proxmox.provision)
 cli.add_command(cli_proxmox.token_setup)
 cli.add_command(cli_configure.configure)
+cli.add_command(cli_rehearse.rehearse_command)
 
 
 def main() -> None:

@@ -234,8 +234,8 @@ def _stop_if_denied(run: Run, err: ApiError) -> None:
                      privs.grant_command(api.creds.token_id, dict.fromkeys(wanted)))
 
 
-def boot(run: Run, agent_deadline_s: float = 300, ssh_deadline_s: float = 300) -> str:
-    """Wait for the address (agent or static) and SSH, then cloud-init; record the address."""
+def wait_for_address(run: Run, agent_deadline_s: float = 300) -> str:
+    """The VM's address (static, or the first IPv4 its guest agent reports), echoed and recorded."""
     api, vmid, node = run.client("boot"), run.vm.vmid, run.node
     address = run.vm.static_address()
     end = time.monotonic() + agent_deadline_s
@@ -255,6 +255,12 @@ def boot(run: Run, agent_deadline_s: float = 300, ssh_deadline_s: float = 300) -
             time.sleep(3)
     run.echo(f"  address {address}")
     state.update(run.vm.name, address=address, vmid=vmid, node=node)
+    return address
+
+
+def boot(run: Run, agent_deadline_s: float = 300, ssh_deadline_s: float = 300) -> str:
+    """Wait for the address (agent or static) and SSH, then cloud-init; record the address."""
+    address = wait_for_address(run, agent_deadline_s)
     target = vm_target(run.vm, address)
     if run.created and target.known_hosts_file:
         ssh.forget_host_key(target)
