@@ -1,4 +1,4 @@
-"""pyinfra inventory built from the catalog: `pyinfra inventory.py deploy/configure_vm.py`.
+"""pyinfra inventory built from the catalog: `pyinfra inventory.py deploy/configure/vm.py`.
 
 See deploy/configure/inventory.py for the variables it reads (AIMACHINE_VM, AIMACHINE_CATALOG, ...).
 """

@@ -1,3 +1,3 @@
-from deploy.cli import main
+from deploy.cli.main import main
 
 main()

@@ -7,10 +7,10 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from deploy.catalog import Vm, split_bind
+from deploy.catalog.schema import Vm, split_bind
 from deploy.errors import PhaseError
-from deploy.ssh import SshTarget, tunnel
-from deploy.vm_access import vm_target
+from deploy.reach.access import vm_target
+from deploy.reach.ssh import SshTarget, tunnel
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from deploy.bench.roofline import Weights, safetensors_bytes
-from deploy.ssh import SshTarget, run
+from deploy.reach.ssh import SshTarget, run
 
 NVIDIA_SMI = "nvidia-smi --query-gpu=name,driver_version --format=csv,noheader"
 

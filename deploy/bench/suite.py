@@ -15,7 +15,7 @@ from deploy.bench.report import at, judge_nfr6, level_dict
 from deploy.bench.roofline import GB, Weights, fraction, roofline_tps
 from deploy.bench.runner import Plan, bench_engine
 from deploy.bench.vllm_client import VllmClient
-from deploy.catalog import Vm
+from deploy.catalog.schema import Vm
 from deploy.errors import PhaseError
 
 ENGINES = ("vllm", "ollama")

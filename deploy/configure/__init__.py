@@ -1,1 +1,1 @@
-"""VM configuration with pyinfra: one @deploy per concern, run by deploy/configure_vm.py."""
+"""VM configuration with pyinfra: one @deploy per concern, run by deploy/configure/vm.py."""

@@ -8,10 +8,10 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import server, systemd
 
-from deploy.configure import parsers
 from deploy.configure.common import ensure_packages, stop
 from deploy.configure.facts import CloudInitStatus, PciDevices
 from deploy.configure.swap import swap_file
+from deploy.guest import parsers
 
 SUPPORTED_UBUNTU = ("22.04", "24.04")
 BASE_PACKAGES = ["curl", "ca-certificates", "zstd", "pciutils", "qemu-guest-agent", "ubuntu-drivers-common"]

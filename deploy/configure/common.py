@@ -9,7 +9,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, python
 
-from deploy.configure.rendered import ManagedFile
+from deploy.guest.rendered import ManagedFile
 
 APT_LOCK_WAIT = "-o DPkg::Lock::Timeout=300"  # first boot: unattended-upgrades may hold the lock
 NOTE = "NOTE: "  # a log line that `aimachine configure` shows among its progress lines

@@ -9,7 +9,7 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files, server
 
 from deploy.configure.common import download_cache, ensure_packages, put_files, stop
-from deploy.configure.rendered import cuda_files
+from deploy.guest.rendered import cuda_files
 
 KEYRING_URL = (
     "https://developer.download.nvidia.com/compute/cuda/repos/{repo}/x86_64/cuda-keyring_{version}_all.deb"

@@ -17,10 +17,10 @@ from pyinfra.api import State
 from pyinfra.api.host import Host
 from pyinfra.operations import python, server
 
-from deploy.configure import parsers
 from deploy.configure.common import APT_LOCK_WAIT, NOTE, stop
 from deploy.configure.facts import AptHolds, AptPolicy
-from deploy.nvidia import install_spec, module_metapackages
+from deploy.guest import parsers
+from deploy.guest.drivers import install_spec, module_metapackages
 
 
 def _names(packages: list[str]) -> str:

@@ -6,8 +6,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from deploy.configure import parsers
 from deploy.configure.common import APT_LOCK_WAIT
+from deploy.guest import parsers
 
 
 def _text(output: list[str]) -> str:

@@ -17,8 +17,8 @@ import os
 import sys
 from typing import Any
 
-from deploy import state
-from deploy.catalog import DEFAULT_CATALOG, Catalog, Vm, load_catalog
+from deploy.catalog.schema import DEFAULT_CATALOG, Catalog, Vm, load_catalog
+from deploy.reach import state
 
 
 class NoAddress(LookupError):

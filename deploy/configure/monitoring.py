@@ -6,7 +6,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import systemd
 
 from deploy.configure.common import ensure_packages, put_files
-from deploy.configure.rendered import gpu_status_script
+from deploy.guest.rendered import gpu_status_script
 
 
 @deploy("monitoring")

@@ -12,11 +12,11 @@ from pyinfra.facts.server import KernelVersion
 from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
-from deploy.configure import parsers
 from deploy.configure.common import stop
 from deploy.configure.driver_updates import hold_driver, installed_check, upgrade_driver
 from deploy.configure.facts import NvidiaSmi, PciDevices, PciDriver, UbuntuDriversDevices
-from deploy.nvidia import (
+from deploy.guest import parsers
+from deploy.guest.drivers import (
     DriverChoiceError,
     choose_driver,
     install_spec,

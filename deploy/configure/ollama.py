@@ -11,11 +11,11 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
-from deploy.configure import parsers
 from deploy.configure.common import download_cache, ensure_packages
 from deploy.configure.facts import OllamaModels, OllamaVersion
-from deploy.configure.rendered import ollama_files
 from deploy.configure.services import managed_service, service_user
+from deploy.guest import parsers
+from deploy.guest.rendered import ollama_files
 
 
 def release_url(template: str, version: str) -> str:

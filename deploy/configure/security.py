@@ -9,8 +9,8 @@ from pyinfra.operations import server
 
 from deploy.configure.common import ensure_packages, put_files, stop
 from deploy.configure.facts import SshClientAddress, UfwStatus
-from deploy.configure.firewall import locks_out, ufw_commands, wanted_ports
-from deploy.configure.rendered import SSHD_DROPIN, split_bind, sshd_dropin
+from deploy.guest.firewall import locks_out, ufw_commands, wanted_ports
+from deploy.guest.rendered import SSHD_DROPIN, split_bind, sshd_dropin
 
 
 @deploy("security")

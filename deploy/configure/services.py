@@ -6,7 +6,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server, systemd
 
 from deploy.configure.common import put_files
-from deploy.configure.rendered import ManagedFile
+from deploy.guest.rendered import ManagedFile
 
 
 def service_user(name: str, home: str, shell: str = "/usr/sbin/nologin") -> None:

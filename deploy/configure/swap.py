@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.operations import files, server
 
 from deploy.configure.facts import SwapFileState
-from deploy.configure.parsers import SwapFile
+from deploy.guest.parsers import SwapFile
 
 SWAPFILE = "/swapfile"
 GIB = 1024**3

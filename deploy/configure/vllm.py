@@ -7,8 +7,8 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, pip
 
 from deploy.configure.common import ensure_packages
-from deploy.configure.rendered import VLLM_VENV, vllm_unit
 from deploy.configure.services import managed_service, service_user
+from deploy.guest.rendered import VLLM_VENV, vllm_unit
 
 
 def pip_index_args(index_url: str, torch_index_url: str) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.ssh import SshTarget, run
+from deploy.reach.ssh import SshTarget, run
 
 SUITE = "bookworm"
 PACKAGES = (

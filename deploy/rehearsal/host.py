@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from deploy.catalog import Catalog, Vm
+from deploy.catalog.schema import Catalog, Vm
 
 GIB = 1024**3
 GROUP = 14  # the GPU's IOMMU group (any number; the bridge above it shares it harmlessly)

@@ -22,20 +22,20 @@ from pathlib import Path
 
 import yaml
 
-from deploy import deployment as dep
-from deploy import provision as prov
-from deploy import verify as v
-from deploy.catalog import Catalog, Vm, load_catalog
-from deploy.pipeline import Echo, Phase, RunRecord, format_duration, run_phases, summary_lines
+from deploy import deploy as dep
+from deploy.catalog.schema import Catalog, Vm, load_catalog
+from deploy.phases import Echo, Phase, RunRecord, format_duration, run_phases, summary_lines
+from deploy.proxmox import provision as prov
+from deploy.proxmox.terraform import DIR_ENV
 from deploy.pvesim.server import serve
+from deploy.reach.access import vm_target
+from deploy.reach.state import STATE_ENV
 from deploy.rehearsal import guest as nspawn
 from deploy.rehearsal import payloads
 from deploy.rehearsal.catalog_copy import PAYLOADS_IN_GUEST, GuestSettings, rehearsal_catalog
 from deploy.rehearsal.host import SCENARIOS, host_state
 from deploy.rehearsal.tools import find_tools, scratch_module
-from deploy.state import STATE_ENV
-from deploy.terraform import DIR_ENV
-from deploy.vm_access import vm_target
+from deploy.verify import checks as v
 
 SHIM_DIR = Path(__file__).resolve().parent / "bin"
 # the guest is Debian bookworm (python3.11), not the Ubuntu 24.04 cloud image: these steps are the ones

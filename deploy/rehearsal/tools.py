@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.terraform import BIN_ENV, DEFAULT_DIR
+from deploy.proxmox.terraform import BIN_ENV, DEFAULT_DIR
 
 
 def tools_dir() -> Path:

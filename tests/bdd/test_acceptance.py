@@ -15,9 +15,9 @@ import pytest
 import yaml
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from deploy.catalog import load_catalog
+from deploy.catalog.schema import load_catalog
 from deploy.configure.steps import STEPS
-from deploy.nvidia import choose_driver
+from deploy.guest.drivers import choose_driver
 from deploy.rehearsal.guest import HOST_IP
 from tests.bdd.world import (
     LAB,
@@ -50,7 +50,7 @@ def api_vm_config(world: World) -> dict:
     """VM 140's configuration as Proxmox reports it (the simulator's, or the lab's through the API)."""
     if not LAB:
         return {k: str(v) for k, v in sim_vm(world)["config"].items()}
-    from deploy.proxmox_api import connect
+    from deploy.proxmox.api import connect
 
     api = connect("verify", env=world.env())
     node = load_catalog(ROOT / "catalog.yml").proxmox.node

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from deploy.catalog import load_catalog
+from deploy.catalog.schema import load_catalog
 from deploy.configure.steps import STEPS
 from tests.conftest import FIXTURES, ROOT
 from tests.deploy.fakehost import run_fake

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.catalog import Vm
-from deploy.configure import rendered
+from deploy.catalog.schema import Vm
 from deploy.configure.base import BASE_PACKAGES
-from deploy.configure.firewall import SSH_PORT
 from deploy.configure.swap import GIB, fstab_line
+from deploy.guest import rendered
+from deploy.guest.firewall import SSH_PORT
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OS_RELEASE = """/etc/os-release

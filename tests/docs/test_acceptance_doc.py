@@ -9,9 +9,9 @@ from functools import cache
 
 import pytest
 
-from deploy import verify
-from deploy.catalog import Catalog, load_catalog
-from deploy.cli import cli
+from deploy.catalog.schema import Catalog, load_catalog
+from deploy.cli.main import cli
+from deploy.verify import checks as verify
 from tests.conftest import ROOT
 from tests.docs.doc_references import acceptance_problems, decisions_problems, spec_ids
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import hcl2
 
-from deploy.catalog import Gpu, Proxmox, Storages, Vm
+from deploy.catalog.schema import Gpu, Proxmox, Storages, Vm
 from tests.conftest import ROOT
 
 TF_DIR = ROOT / "terraform"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.configure.parsers import parse_ufw_status
+from deploy.guest.parsers import parse_ufw_status
 from deploy.rehearsal.guest import NspawnHost
 from tests.conftest import run_aimachine
 from tests.harness.fixtures import OLLAMA_VERSION, PAYLOADS_IN_HOST, VLLM_VERSION

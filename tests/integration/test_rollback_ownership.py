@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy import provision as prov
-from deploy.catalog import load_catalog
+from deploy.catalog.schema import load_catalog
+from deploy.proxmox import provision as prov
 from tests.pve_sim.cli_env import write_catalog
 from tests.pve_sim.fixture import healthy_state
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from deploy.catalog import Proxmox, Storages, Vm
+from deploy.catalog.schema import Proxmox, Storages, Vm
 from tests.integration.terraform_module import (
     NOT_TERRAFORMS,
     TF_DIR,
@@ -89,7 +89,7 @@ def test_terraform_defaults_equal_the_catalog_schema_defaults():
             assert value == schema[name], f"defaults.{section}.{name}"
         used = {name for c, name in NOT_TERRAFORMS if c is cls}
         missing = set(schema) - set(hcl) - used
-        assert not missing, f"defaults.{section} lacks {sorted(missing)} (deploy/catalog.py has them)"
+        assert not missing, f"defaults.{section} lacks {sorted(missing)} (deploy/catalog/schema.py has them)"
 
 
 def test_gpu_pci_list_is_read_with_the_catalog_checks_first():

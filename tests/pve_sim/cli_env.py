@@ -41,8 +41,8 @@ def cli_env(sim: PveSim, tmp: Path, **extra: str) -> dict[str, str]:
 
 def least_privileges(major: int = 8, new_mapping: bool = True) -> list[str]:
     """The least-privilege role of a deploy of the shipped catalog's VM (what `token-setup` prints)."""
-    from deploy import privileges
-    from deploy.catalog import load_catalog
+    from deploy.catalog.schema import load_catalog
+    from deploy.proxmox import privileges
 
     cat = load_catalog(ROOT / "catalog.yml")
     return privileges.names(privileges.needed(cat, cat.vms[0], major, new_mapping))

@@ -8,8 +8,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from deploy.catalog import CatalogError, parse_catalog
-from deploy.cli import cli
+from deploy.catalog.schema import CatalogError, parse_catalog
+from deploy.cli.main import cli
 from tests.conftest import ROOT, run_aimachine
 
 SHIPPED = (ROOT / "catalog.yml").read_text()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from deploy.configure.run import Progress, configure, follow, format_elapsed
+from deploy.configure.launcher import Progress, configure, follow, format_elapsed
 from tests.conftest import ROOT
 
 

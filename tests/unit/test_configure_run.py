@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from deploy.catalog import load_catalog
+from deploy.catalog.schema import load_catalog
 from deploy.configure.inventory import host_data
-from deploy.configure.run import failing_operation, outcome_from_json, progress_line
+from deploy.configure.launcher import failing_operation, outcome_from_json, progress_line
 from tests.conftest import FIXTURES, ROOT, run_aimachine
 
 FAKE = {"AIMACHINE_SSH_HOST": "@fake/vm", "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
@@ -93,7 +93,7 @@ def test_inventory_lists_vms_with_an_address_and_names_the_others(tmp_path, monk
     import dataclasses
 
     from deploy.configure.inventory import NoAddress, inventory_hosts
-    from deploy.state import update
+    from deploy.reach.state import update
 
     catalog = load_catalog(ROOT / "catalog.yml")
     other = dataclasses.replace(catalog.vms[0], name="vm-other", vmid=141)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.nvidia import (
+from deploy.guest.drivers import (
     DriverChoiceError,
     choose_driver,
     install_spec,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.configure import parsers
 from deploy.configure.driver_updates import missing_holds, reboot_note, upgrade_commands
 from deploy.configure.swap import GIB, swap_commands
-from deploy.nvidia import module_metapackages
+from deploy.guest import parsers
+from deploy.guest.drivers import module_metapackages
 from tests.conftest import FIXTURES
 
 META = "linux-modules-nvidia-580-open-generic"

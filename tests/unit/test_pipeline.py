@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from deploy.errors import PhaseError
-from deploy.pipeline import Phase, format_duration, run_phases, summary_lines
+from deploy.phases import Phase, format_duration, run_phases, summary_lines
 
 
 def fake_clock(step: float = 1.5):

@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from deploy import preflight as pf
-from deploy import privileges as privs
-from deploy.catalog import load_catalog
+from deploy.catalog.schema import load_catalog
 from deploy.errors import PhaseError
-from deploy.provision import Run, boot
-from deploy.proxmox_api import ApiError
-from deploy.pve_errors import denied
+from deploy.proxmox import preflight as pf
+from deploy.proxmox import privileges as privs
+from deploy.proxmox.api import ApiError
+from deploy.proxmox.messages import denied
+from deploy.proxmox.provision import Run, boot
 from tests.conftest import ROOT
 from tests.pve_sim.cli_env import least_privileges, write_catalog
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy import preflight as pf
-from deploy.address import agent_ipv4
-from deploy.catalog import load_catalog
-from deploy.cloudinit import read_public_key, render_user_data, snippet_volume
+from deploy.catalog.schema import load_catalog
 from deploy.errors import PhaseError
-from deploy.proxmox_api import credentials_from_env
-from deploy.pve_errors import translate
+from deploy.proxmox import preflight as pf
+from deploy.proxmox.api import credentials_from_env
+from deploy.proxmox.cloudinit import read_public_key, render_user_data, snippet_volume
+from deploy.proxmox.messages import translate
+from deploy.reach.address import agent_ipv4
 from tests.pve_sim.cli_env import PUBLIC_KEY, write_catalog
 from tests.pve_sim.fixture import healthy_state
 

@@ -1,4 +1,4 @@
-from deploy import state
+from deploy.reach import state
 
 
 def test_address_round_trip(tmp_path, monkeypatch):

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from deploy import verify_judges as j
-from deploy.verify_judges import Output
+from deploy.verify import judges as j
+from deploy.verify.judges import Output
 from tests.conftest import FIXTURES, run_aimachine
 
 HEALTHY = json.loads((FIXTURES / "verify" / "healthy-vm.json").read_text())

@@ -11,7 +11,7 @@ from deploy.bench.measure import Sample, median, summarize
 from deploy.bench.remote import parse_gpu, safetensors_listing_command
 from deploy.bench.report import judge_nfr6
 from deploy.bench.roofline import fraction, roofline_tps, safetensors_bytes
-from deploy.catalog import load_catalog
+from deploy.catalog.schema import load_catalog
 from tests.conftest import FIXTURES, ROOT
 
 LLAMA31_8B_Q4_BYTES = 4_920_753_328  # ollama's llama3.1:8b (Q4_K_M) file size

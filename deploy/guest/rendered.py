@@ -10,7 +10,7 @@ from importlib import resources
 
 import jinja2
 
-from deploy.catalog import Ollama, Vllm, split_bind
+from deploy.catalog.schema import Ollama, Vllm, split_bind
 
 VLLM_VENV = "/opt/vllm/venv"
 VLLM_UNIT = "/etc/systemd/system/vllm.service"

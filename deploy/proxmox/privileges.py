@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from deploy.catalog import Catalog, Vm
+from deploy.catalog.schema import Catalog, Vm
 
 ROLE = "AImachine"
 USER, TOKEN_NAME = "aimachine@pve", "deploy"

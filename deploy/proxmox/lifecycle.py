@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deploy import provision as prov
-from deploy import ssh, state
-from deploy.address import agent_ipv4
 from deploy.errors import PhaseError
-from deploy.proxmox_api import ApiError
-from deploy.terraform import TerraformError
-from deploy.vm_access import vm_target
+from deploy.proxmox import provision as prov
+from deploy.proxmox.api import ApiError
+from deploy.proxmox.terraform import TerraformError
+from deploy.reach import ssh, state
+from deploy.reach.access import vm_target
+from deploy.reach.address import agent_ipv4
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import click
 from deploy.bench.report import table
 from deploy.bench.runner import Plan
 from deploy.bench.suite import ENGINES, Options, run_bench
-from deploy.catalog import load_catalog
-from deploy.cli_common import catalog_option
+from deploy.catalog.schema import load_catalog
+from deploy.cli.options import catalog_option
 from deploy.errors import PhaseError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from deploy.configure.parsers import UfwStatus
+from deploy.guest.parsers import UfwStatus
 
 SSH_PORT = 22
 SERVICE_PORTS = (8000, 11434)  # the model servers' ports this tool manages; other rules are left alone

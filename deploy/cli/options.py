@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from deploy.catalog import DEFAULT_CATALOG
-from deploy.state import STATE_ENV
+from deploy.catalog.schema import DEFAULT_CATALOG
+from deploy.reach.state import STATE_ENV
 
 
 def _state_beside_catalog(ctx: click.Context, param: click.Parameter, value: str) -> str:

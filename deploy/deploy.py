@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from deploy import provision as prov
-from deploy import verify as v
-from deploy.catalog import load_catalog, split_bind
-from deploy.configure import run as configure_run
+from deploy.catalog.schema import load_catalog, split_bind
+from deploy.configure import launcher as configure_run
 from deploy.configure.cuda import KEYRING_URL, cuda_repo
 from deploy.configure.steps import select
 from deploy.errors import PhaseError
-from deploy.pipeline import Echo, Phase, RunRecord, format_duration, summary_lines
-from deploy.terraform import TerraformError
-from deploy.vm_access import vm_target
+from deploy.phases import Echo, Phase, RunRecord, format_duration, summary_lines
+from deploy.proxmox import provision as prov
+from deploy.proxmox.terraform import TerraformError
+from deploy.reach.access import vm_target
+from deploy.verify import checks as v
 
 
 @dataclass

@@ -1,13 +1,13 @@
-"""`aimachine configure NAME`: the VM's software, by pyinfra (deploy/configure_vm.py)."""
+"""`aimachine configure NAME`: the VM's software, by pyinfra (deploy/configure/vm.py)."""
 
 from __future__ import annotations
 
 import click
 
-from deploy.catalog import load_catalog
-from deploy.cli_common import catalog_option
-from deploy.configure.run import configure as run_configure
-from deploy.configure.run import vm_address
+from deploy.catalog.schema import load_catalog
+from deploy.cli.options import catalog_option
+from deploy.configure.launcher import configure as run_configure
+from deploy.configure.launcher import vm_address
 from deploy.configure.steps import STEPS, select
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from deploy import state
-from deploy.catalog import Vm
+from deploy.catalog.schema import Vm
 from deploy.errors import PhaseError
-from deploy.ssh import SshTarget
+from deploy.reach import state
+from deploy.reach.ssh import SshTarget
 
 
 def vm_target(vm: Vm, address: str | None = None, phase: str = "boot", remedy: str = "") -> SshTarget:

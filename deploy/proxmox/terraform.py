@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from deploy.errors import PhaseError
-from deploy.tfplan import Plan, read_plan
+from deploy.proxmox.tfplan import Plan, read_plan
 
 BIN_ENV, DIR_ENV = "AIMACHINE_TERRAFORM", "AIMACHINE_TERRAFORM_DIR"
 VM_ADDRESS = "proxmox_virtual_environment_vm.vm"
 MAPPING_ADDRESS = "proxmox_hardware_mapping_pci.gpu"  # [0] when this workspace manages it
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "terraform"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "terraform"
 
 
 class TerraformError(Exception):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from deploy.cli_common import allow_replace_option, catalog_option, terraform_bin_option
-from deploy.deployment import (
+from deploy.cli.options import allow_replace_option, catalog_option, terraform_bin_option
+from deploy.deploy import (
     PHASES,
     DeployOptions,
     DeployRun,
@@ -14,7 +14,7 @@ from deploy.deployment import (
     plan_phases,
     summary,
 )
-from deploy.pipeline import run_phases
+from deploy.phases import run_phases
 
 
 def _run(name: str, catalog_path: str, options: DeployOptions, dry_run: bool,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy import privileges as privs
-from deploy.catalog import Catalog, Vm
-from deploy.proxmox_api import Api, ApiError
+from deploy.catalog.schema import Catalog, Vm
+from deploy.proxmox import privileges as privs
+from deploy.proxmox.api import Api, ApiError
 
 GIB = 1024**3
 BRIDGE_CLASS = "0x0604"  # PCI bridges may share the GPU's IOMMU group harmlessly

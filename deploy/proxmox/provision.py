@@ -8,19 +8,19 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from deploy import cloudinit as ci
-from deploy import preflight as pf
-from deploy import privileges as privs
-from deploy import ssh, state
-from deploy.address import agent_ipv4
-from deploy.catalog import Catalog, Vm
+from deploy.catalog.schema import Catalog, Vm
 from deploy.errors import PhaseError
-from deploy.pipeline import Echo
-from deploy.proxmox_api import Api, ApiError, connect
-from deploy.pve_errors import denied, translate
-from deploy.terraform import MAPPING_ADDRESS, VM_ADDRESS, Terraform, TerraformError, resolve_binary
-from deploy.tfplan import Plan
-from deploy.vm_access import vm_target
+from deploy.phases import Echo
+from deploy.proxmox import cloudinit as ci
+from deploy.proxmox import preflight as pf
+from deploy.proxmox import privileges as privs
+from deploy.proxmox.api import Api, ApiError, connect
+from deploy.proxmox.messages import denied, translate
+from deploy.proxmox.terraform import MAPPING_ADDRESS, VM_ADDRESS, Terraform, TerraformError, resolve_binary
+from deploy.proxmox.tfplan import Plan
+from deploy.reach import ssh, state
+from deploy.reach.access import vm_target
+from deploy.reach.address import agent_ipv4
 
 
 @dataclass

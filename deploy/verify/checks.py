@@ -1,7 +1,7 @@
 """`aimachine verify`: the acceptance checks a live VM can prove, as data.
 
 Each check has a name, the command that gathers the evidence (on the VM over SSH, or here for
-ping), what is expected, a pure judge (deploy/verify_judges.py) and a remedy. Commands run through an
+ping), what is expected, a pure judge (deploy/verify/judges.py) and a remedy. Commands run through an
 executor: live over SSH, or replayed from a recording (`--record` writes one) so the judging can be
 checked on outputs of real machines.
 """
@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from deploy import ssh
-from deploy import verify_judges as judge
-from deploy.catalog import Vm, split_bind
-from deploy.configure.rendered import VLLM_VENV
+from deploy.catalog.schema import Vm, split_bind
 from deploy.errors import PhaseError
-from deploy.verify_judges import Output, Verdict
+from deploy.guest.rendered import VLLM_VENV
+from deploy.reach import ssh
+from deploy.verify import judges as judge
+from deploy.verify.judges import Output, Verdict
 
 TROUBLESHOOTING = "docs/TROUBLESHOOTING.md"
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy import fieldchecks as chk
-from deploy.yamlsrc import Source, YamlSyntaxError, format_path, load
+from deploy.catalog import checks as chk
+from deploy.catalog.yamlsrc import Source, YamlSyntaxError, format_path, load
 
 DEFAULT_CATALOG = "catalog.yml"
 _REQUIRED = dataclasses.MISSING

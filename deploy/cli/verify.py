@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from deploy import verify as v
-from deploy.catalog import load_catalog
-from deploy.cli_common import catalog_option
-from deploy.vm_access import vm_target
+from deploy.catalog.schema import load_catalog
+from deploy.cli.options import catalog_option
+from deploy.reach.access import vm_target
+from deploy.verify import checks as v
 
 
 @click.command("verify")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from deploy.configure.parsers import SmiGpu, parse_smi_query
-from deploy.nvidia import DRIVER_PACKAGE
+from deploy.guest.drivers import DRIVER_PACKAGE
+from deploy.guest.parsers import SmiGpu, parse_smi_query
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from deploy.cli_common import catalog_option, terraform_bin_option
+from deploy.cli.options import catalog_option, terraform_bin_option
 
 # the names only: deploy.rehearsal (and the simulator under it) is imported when the command runs
 SCENARIOS = ("gpu-busy", "iommu-off", "vmid-taken", "storage-small", "start-fails")

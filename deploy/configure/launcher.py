@@ -1,4 +1,4 @@
-"""Run the configuration: `pyinfra -y --json inventory.py deploy/configure_vm.py` for one VM.
+"""Run the configuration: `pyinfra -y --json inventory.py deploy/configure/vm.py` for one VM.
 
 Progress streams as pyinfra prints it, with a heartbeat line while one operation runs silently for
 long (a model pull, `pip install vllm`); the JSON totals give the number of changed operations
@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from deploy.catalog import Vm
+from deploy.catalog.schema import Vm
 from deploy.configure.common import NOTE
 from deploy.configure.inventory import NoAddress, address_of
 from deploy.errors import PhaseError
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 INVENTORY = PROJECT / "inventory.py"
-DEPLOY_FILE = PROJECT / "deploy" / "configure_vm.py"
+DEPLOY_FILE = PROJECT / "deploy" / "configure" / "vm.py"
 HEARTBEAT_S = 30.0  # pyinfra prints nothing while an operation runs: say so after this much silence
 OPERATION = "--> Starting operation: "
 

@@ -6,9 +6,9 @@ import os
 
 import click
 
-from deploy.catalog import load_catalog
-from deploy.cli_common import catalog_option
-from deploy.vm_access import vm_target
+from deploy.catalog.schema import load_catalog
+from deploy.cli.options import catalog_option
+from deploy.reach.access import vm_target
 
 
 @click.command("address")

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from deploy import ssh
-from deploy.catalog import Catalog, Vm
+from deploy.catalog.schema import Catalog, Vm
 from deploy.errors import PhaseError
+from deploy.reach import ssh
 
 KEY_PREFIXES = ("ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-")
 

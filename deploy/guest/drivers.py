@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from deploy.configure.parsers import matching_lines
+from deploy.guest.parsers import matching_lines
 
 # driver   : nvidia-driver-580-open - distro non-free recommended
 _DRIVER_LINE = re.compile(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from deploy import lifecycle
-from deploy import provision as prov
-from deploy.catalog import load_catalog
-from deploy.cli_common import catalog_option, terraform_bin_option
+from deploy.catalog.schema import load_catalog
+from deploy.cli.options import catalog_option, terraform_bin_option
+from deploy.proxmox import lifecycle
+from deploy.proxmox import provision as prov
 
 
 def _run(name: str, catalog_path: str) -> prov.Run:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from deploy import privileges as privs
-from deploy import provision as prov
-from deploy.catalog import load_catalog
-from deploy.cli_common import allow_replace_option, catalog_option, terraform_bin_option
-from deploy.deployment import DeployOptions, DeployRun, deploy_phases, phases_until
+from deploy.catalog.schema import load_catalog
+from deploy.cli.options import allow_replace_option, catalog_option, terraform_bin_option
+from deploy.deploy import DeployOptions, DeployRun, deploy_phases, phases_until
 from deploy.errors import PhaseError
-from deploy.pipeline import run_phases
-from deploy.proxmox_api import ApiError, connect
+from deploy.phases import run_phases
+from deploy.proxmox import privileges as privs
+from deploy.proxmox import provision as prov
+from deploy.proxmox.api import ApiError, connect
 
 
 @click.command("preflight")

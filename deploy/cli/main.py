@@ -10,19 +10,17 @@ from typing import Any
 import click
 import yaml
 
-from deploy import (
-    __version__,
-    cli_access,
-    cli_bench,
-    cli_configure,
-    cli_deploy,
-    cli_lifecycle,
-    cli_proxmox,
-    cli_rehearse,
-    cli_verify,
-)
-from deploy.catalog import CatalogError, load_catalog, vm_summary
-from deploy.cli_common import catalog_option
+from deploy import __version__
+from deploy.catalog.schema import CatalogError, load_catalog, vm_summary
+from deploy.cli import access as cli_access
+from deploy.cli import bench as cli_bench
+from deploy.cli import configure as cli_configure
+from deploy.cli import deploy as cli_deploy
+from deploy.cli import lifecycle as cli_lifecycle
+from deploy.cli import proxmox as cli_proxmox
+from deploy.cli import rehearse as cli_rehearse
+from deploy.cli import verify as cli_verify
+from deploy.cli.options import catalog_option
 from deploy.errors import EXIT_CODES, PhaseError
 
 DEBUG_ENV = "AIMACHINE_DEBUG"
