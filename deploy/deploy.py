@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 
 from deploy.catalog.schema import load_catalog, split_bind
 from deploy.configure import launcher as configure_run
-from deploy.configure.cuda import KEYRING_URL, cuda_repo
-from deploy.configure.steps import select
 from deploy.errors import PhaseError
+from deploy.guest.drivers import keyring_url
 from deploy.phases import Echo, Phase, RunRecord, format_duration, summary_lines
 from deploy.proxmox import provision as prov
 from deploy.proxmox.terraform import TerraformError
-from deploy.reach.access import vm_target
+from deploy.reach.address import known_address, vm_target
 from deploy.verify import checks as v
 
 
@@ -60,9 +59,9 @@ def _require_keyring_checksum(d: DeployRun) -> None:
     """The cuda step needs the keyring's sha256: say so now, not after the VM is built."""
     vm = d.prov.vm
     configures = d.options.until is None or PHASES.index(d.options.until) >= PHASES.index("configure")
-    if not configures or "cuda" not in select(d.options.steps) or vm.nvidia.cuda_keyring_sha256:
+    if not configures or "cuda" not in configure_run.select(d.options.steps) or vm.nvidia.cuda_keyring_sha256:
         return
-    url = KEYRING_URL.format(repo=cuda_repo("24.04"), version=vm.nvidia.cuda_keyring_version)
+    url = keyring_url("24.04", vm.nvidia.cuda_keyring_version)
     raise PhaseError("catalog", f"{d.catalog_path}: {vm.name}: nvidia.cuda_keyring_sha256 is not set; every "
                      "download is checked, and no checksum is shipped that was not verified",
                      f"curl -fsSLO {url} && sha256sum {url.rsplit('/', 1)[1]}, then put the value in "
@@ -138,7 +137,7 @@ def _terraform_plan(d: DeployRun) -> str:
 
 def _configure_dry(d: DeployRun) -> str:
     vm = d.prov.vm
-    address = d.address or prov.state.vm_address(vm.name, vm.static_address())
+    address = d.address or known_address(vm)
     if not address:
         return "the VM has no address yet: configure would run every step"
     outcome = configure_run.configure(d.catalog_path, d.name, dry=True, steps=d.options.steps, echo=d.echo)

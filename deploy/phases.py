@@ -65,7 +65,10 @@ def run_phases(phases: list[Phase], say: Printer, clock: Callable[[], float] = t
 
 
 def format_duration(seconds: float) -> str:
+    """Every duration the tool prints: 3.2 s, 2 min 30 s, 1 h 05 min."""
     minutes, secs = divmod(round(seconds), 60)
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
     return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
 
 

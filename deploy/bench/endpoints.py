@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from deploy.catalog.schema import Vm, split_bind
 from deploy.errors import PhaseError
-from deploy.reach.access import vm_target
+from deploy.reach.address import vm_target
 from deploy.reach.ssh import SshTarget, tunnel
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from deploy.errors import PhaseError
+
+if TYPE_CHECKING:
+    import requests
 
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 300  # a long prompt at high concurrency may wait this long for its first token
@@ -19,6 +20,8 @@ def bench_error(message: str) -> PhaseError:
 
 def call(engine: str, method: str, url: str, wait_s: float, **kwargs: Any) -> requests.Response:
     """One request; a 503 (model loading, engine busy) is retried until `wait_s` has passed."""
+    import requests  # here, not at the top: `aimachine --help` does not need it
+
     deadline = time.monotonic() + wait_s
     while True:
         try:

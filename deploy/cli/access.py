@@ -8,7 +8,7 @@ import click
 
 from deploy.catalog.schema import load_catalog
 from deploy.cli.options import catalog_option
-from deploy.reach.access import vm_target
+from deploy.reach.address import vm_target
 
 
 @click.command("address")

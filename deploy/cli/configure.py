@@ -6,9 +6,8 @@ import click
 
 from deploy.catalog.schema import load_catalog
 from deploy.cli.options import catalog_option
+from deploy.configure.launcher import STEP_NAMES, select, vm_address
 from deploy.configure.launcher import configure as run_configure
-from deploy.configure.launcher import vm_address
-from deploy.configure.steps import STEPS, select
 
 
 def _steps(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -23,7 +22,7 @@ def _steps(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.argument("name")
 @click.option("--dry", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--steps", metavar="LIST", callback=_steps,
-              help=f"Only these steps, comma separated: {','.join(STEPS)}.")
+              help=f"Only these steps, comma separated: {','.join(STEP_NAMES)}.")
 @click.option("--upgrade-driver", is_flag=True,
               help="Only this: move the held NVIDIA driver to the newest of its branch (or to "
                    "nvidia.driver_branch), hold it again, say whether a reboot is needed.")

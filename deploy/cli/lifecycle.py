@@ -8,6 +8,7 @@ from deploy.catalog.schema import load_catalog
 from deploy.cli.options import catalog_option, terraform_bin_option
 from deploy.proxmox import lifecycle
 from deploy.proxmox import provision as prov
+from deploy.proxmox.ownership import refuse_foreign
 
 
 def _run(name: str, catalog_path: str) -> prov.Run:
@@ -32,11 +33,11 @@ def status_command(name: str, catalog_path: str) -> None:
 def destroy_command(name: str, yes: bool, terraform_bin: str | None, catalog_path: str) -> None:
     """Destroy VM NAME and its disks, only if its id and name on Proxmox match the catalog."""
     run = _run(name, catalog_path)
-    found = lifecycle.ownership(run)
+    found = lifecycle.holder(run)
     if not found.exists:
         click.echo(f"{name}: VM {run.vm.vmid} does not exist on {run.node}: nothing to destroy")
         return
-    lifecycle.check_owned(run, found)
+    refuse_foreign(found, name, run.node, "destroy")
     if not yes:
         click.confirm(f"Destroy VM {run.vm.vmid} {name} on {run.node} ({found.status}) and its disks?",
                       abort=True)

@@ -9,7 +9,7 @@ import click
 
 from deploy.catalog.schema import load_catalog
 from deploy.cli.options import catalog_option
-from deploy.reach.access import vm_target
+from deploy.reach.address import vm_target
 from deploy.verify import checks as v
 
 

@@ -12,7 +12,6 @@ from pyinfra.operations import apt, files, python
 from deploy.guest.rendered import ManagedFile
 
 APT_LOCK_WAIT = "-o DPkg::Lock::Timeout=300"  # first boot: unattended-upgrades may hold the lock
-NOTE = "NOTE: "  # a log line that `aimachine configure` shows among its progress lines
 
 
 class ConfigureStop(RuntimeError):

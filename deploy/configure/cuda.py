@@ -9,16 +9,8 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files, server
 
 from deploy.configure.common import download_cache, ensure_packages, put_files, stop
+from deploy.guest.drivers import cuda_repo, keyring_url
 from deploy.guest.rendered import cuda_files
-
-KEYRING_URL = (
-    "https://developer.download.nvidia.com/compute/cuda/repos/{repo}/x86_64/cuda-keyring_{version}_all.deb"
-)
-
-
-def cuda_repo(ubuntu_release: str) -> str:
-    """NVIDIA names its repos after the Ubuntu release: 24.04 -> ubuntu2404."""
-    return "ubuntu" + ubuntu_release.replace(".", "")
 
 
 @deploy("cuda")
@@ -35,7 +27,7 @@ def cuda() -> None:
     put_files(cuda_files())  # the driver pin goes in before NVIDIA's repo can offer anything
     installed = host.get_fact(DebPackages) or {}
     if nv.cuda_keyring_version not in installed.get("cuda-keyring", []):
-        url = KEYRING_URL.format(repo=cuda_repo(release), version=nv.cuda_keyring_version)
+        url = keyring_url(release, nv.cuda_keyring_version)
         deb = f"{download_cache()}/cuda-keyring_{nv.cuda_keyring_version}_all.deb"
         files.download(
             name=f"Download cuda-keyring {nv.cuda_keyring_version} ({cuda_repo(release)})",

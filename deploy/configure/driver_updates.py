@@ -17,8 +17,9 @@ from pyinfra.api import State
 from pyinfra.api.host import Host
 from pyinfra.operations import python, server
 
-from deploy.configure.common import APT_LOCK_WAIT, NOTE, stop
+from deploy.configure.common import APT_LOCK_WAIT, stop
 from deploy.configure.facts import AptHolds, AptPolicy
+from deploy.configure.launcher import NOTE
 from deploy.guest import parsers
 from deploy.guest.drivers import install_spec, module_metapackages
 

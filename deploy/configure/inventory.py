@@ -19,20 +19,14 @@ from typing import Any
 
 from deploy.catalog.schema import DEFAULT_CATALOG, Catalog, Vm, load_catalog
 from deploy.reach import state
-
-
-class NoAddress(LookupError):
-    pass
+from deploy.reach.address import NoAddress, known_address, no_address
 
 
 def address_of(vm: Vm) -> str:
-    """The catalog's static address, else the one the provision step recorded."""
-    found = os.environ.get("AIMACHINE_SSH_HOST") or state.vm_address(vm.name, vm.static_address())
+    """The VM's known address (AIMACHINE_SSH_HOST overrides it), or NoAddress."""
+    found = os.environ.get("AIMACHINE_SSH_HOST") or known_address(vm)
     if not found:
-        raise NoAddress(
-            f"{vm.name}: no address known: the catalog says ipv4: dhcp and no run has recorded "
-            f"one in {state.state_dir()}/{vm.name}.json"
-        )
+        raise NoAddress(no_address(vm))
     return found
 
 
@@ -77,5 +71,5 @@ def inventory_hosts(catalog: Catalog | None = None) -> list[tuple[str, dict[str,
     if not hosts:
         raise NoAddress("; ".join(unknown))
     for problem in unknown:
-        print(f"inventory: skipped {problem}", file=sys.stderr)
+        print(f"inventory: skipped: {problem}", file=sys.stderr)
     return hosts

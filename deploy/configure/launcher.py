@@ -21,15 +21,31 @@ from pathlib import Path
 from typing import IO
 
 from deploy.catalog.schema import Vm
-from deploy.configure.common import NOTE
-from deploy.configure.inventory import NoAddress, address_of
+from deploy.configure.inventory import address_of
 from deploy.errors import PhaseError
+from deploy.phases import format_duration
+from deploy.reach.address import NoAddress, no_address_remedy
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 INVENTORY = PROJECT / "inventory.py"
 DEPLOY_FILE = PROJECT / "deploy" / "configure" / "vm.py"
+NOTE = "NOTE: "  # a log line that `aimachine configure` shows among its progress lines
+# the configuration steps (configure/steps.py: one @deploy each), in the order they run; security first:
+# the firewall and sshd are hardened before any service listens
+STEP_NAMES = ("base", "security", "nvidia", "cuda", "vllm", "ollama", "monitoring")
 HEARTBEAT_S = 30.0  # pyinfra prints nothing while an operation runs: say so after this much silence
 OPERATION = "--> Starting operation: "
+
+
+def select(names: str | None) -> list[str]:
+    """A comma list of step names (None or empty: all), in the canonical order; unknown names raise."""
+    if not names:
+        return list(STEP_NAMES)
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in STEP_NAMES]
+    if unknown:
+        raise ValueError(f"unknown configuration step {', '.join(unknown)}; known: {', '.join(STEP_NAMES)}")
+    return [n for n in STEP_NAMES if n in wanted]
 
 
 @dataclass(frozen=True)
@@ -44,9 +60,7 @@ def vm_address(vm: Vm) -> str:
     try:
         return address_of(vm)
     except NoAddress as exc:
-        raise PhaseError("configure", str(exc),
-                         "run the provision step first (it records the address), or set a static ipv4 "
-                         "in the catalog") from None
+        raise PhaseError("configure", str(exc), no_address_remedy(vm)) from None
 
 
 def pyinfra_bin() -> str:
@@ -63,16 +77,6 @@ def progress_line(line: str) -> str | None:
     if text.strip().startswith(NOTE):
         return "  " + text.strip()
     return None
-
-
-def format_elapsed(seconds: float) -> str:
-    """45s, 2m 30s, 1h 05m."""
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
 class Progress:
@@ -94,7 +98,7 @@ class Progress:
         return shown is not None
 
     def heartbeat(self) -> None:
-        self.echo(f"  ... still running: {self.current} ({format_elapsed(self.clock() - self.since)})")
+        self.echo(f"  ... still running: {self.current} ({format_duration(self.clock() - self.since)})")
 
 
 def follow(stream: IO[str], on_line: Callable[[str], bool], on_silence: Callable[[], None],

@@ -108,3 +108,18 @@ def module_metapackages(package: str, installed: list[str] | set[str] | dict) ->
         return []
     prefix = f"linux-modules-nvidia-{found['branch']}{found['server'] or ''}{found['open'] or ''}-"
     return sorted(name for name in installed if name.startswith(prefix) and name[len(prefix):][:1].isalpha())
+
+
+KEYRING_URL = (
+    "https://developer.download.nvidia.com/compute/cuda/repos/{repo}/x86_64/cuda-keyring_{version}_all.deb"
+)
+
+
+def cuda_repo(ubuntu_release: str) -> str:
+    """NVIDIA names its repos after the Ubuntu release: 24.04 -> ubuntu2404."""
+    return "ubuntu" + ubuntu_release.replace(".", "")
+
+
+def keyring_url(ubuntu_release: str, version: str) -> str:
+    """Where NVIDIA serves the cuda-keyring package for that Ubuntu release."""
+    return KEYRING_URL.format(repo=cuda_repo(ubuntu_release), version=version)

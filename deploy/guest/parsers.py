@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from deploy import pci
+
 # 01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GB206 [...] [10de:2d04] (rev a1)
 _LSPCI = re.compile(
     r"^(?P<bdf>(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\s+.*?\[(?P<cls>[0-9a-f]{4})\]:"
@@ -38,9 +40,8 @@ def parse_lspci(output: str) -> list[PciDevice]:
     """`lspci -nn` or `lspci -Dnn` lines; other lines are ignored."""
     devices = []
     for found in matching_lines(_LSPCI, output):
-        bdf = found["bdf"].lower()
-        address = bdf if bdf.count(":") == 2 else f"0000:{bdf}"
-        devices.append(PciDevice(address, found["cls"], f"{found['vendor']}:{found['device']}".lower()))
+        vendor_device = f"{found['vendor']}:{found['device']}".lower()
+        devices.append(PciDevice(pci.full(found["bdf"]), found["cls"], vendor_device))
     return devices
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-import jinja2
-
 from deploy.catalog.schema import Ollama, Vllm, split_bind
 
 VLLM_VENV = "/opt/vllm/venv"
@@ -33,6 +31,8 @@ def template(name: str, **context: object) -> str:
     text = resources.files("deploy").joinpath("templates", name).read_text(encoding="utf-8")
     if not name.endswith(".j2"):
         return text
+    import jinja2  # only when a template is rendered: the CLI's start stays light
+
     return jinja2.Template(text, undefined=jinja2.StrictUndefined, keep_trailing_newline=True).render(
         **context
     )

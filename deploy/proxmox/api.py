@@ -12,12 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-import urllib3
-from proxmoxer import ProxmoxAPI
-from proxmoxer.core import ResourceException
-
 from deploy.errors import PhaseError
+from deploy.proxmox import paths
 
 ENDPOINT_ENV, TOKEN_ENV, INSECURE_ENV = "PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN", "PROXMOX_VE_INSECURE"
 _TOKEN_RE = re.compile(r"^(?P<user>[^@!\s]+@[^@!\s]+)!(?P<name>[A-Za-z][A-Za-z0-9._-]*)=(?P<secret>\S+)$")
@@ -91,9 +87,13 @@ def credentials_from_env(env: dict[str, str] | None = None, phase: str = "prefli
 
 
 class Api:
-    """Thin wrapper over proxmoxer: `get` retries, `post`/`put`/`delete` run once."""
+    """Thin wrapper over proxmoxer: `get` retries, `post`/`delete` run once. proxmoxer and requests
+    are imported here, when a command first talks to the API, so `aimachine --help` stays light."""
 
     def __init__(self, creds: Credentials, timeout: float = 15, retry_pause_s: float = 1.0):
+        import urllib3
+        from proxmoxer import ProxmoxAPI
+
         self.creds = creds
         self.retry_pause_s = retry_pause_s
         url = urlsplit(creds.endpoint)
@@ -104,6 +104,9 @@ class Api:
                                verify_ssl=not creds.insecure, timeout=timeout)
 
     def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        import requests
+        from proxmoxer.core import ResourceException
+
         resource = self._api(path.strip("/"))
         try:
             return getattr(resource, method)(**params)
@@ -129,9 +132,6 @@ class Api:
     def post(self, path: str, **data: Any) -> Any:
         return self._call("post", path, data)
 
-    def put(self, path: str, **data: Any) -> Any:
-        return self._call("put", path, data)
-
     def delete(self, path: str, **params: Any) -> Any:
         return self._call("delete", path, params)
 
@@ -139,7 +139,7 @@ class Api:
         """Wait for a task; returns its exit status ('OK' or the error text)."""
         end = time.monotonic() + deadline_s
         while True:
-            status = self.get(f"nodes/{node}/tasks/{upid}/status")
+            status = self.get(paths.task_status(node, upid))
             if status.get("status") == "stopped":
                 return str(status.get("exitstatus", ""))
             if time.monotonic() > end:

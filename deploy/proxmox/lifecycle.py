@@ -2,50 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from deploy.errors import PhaseError
+from deploy.proxmox import paths
 from deploy.proxmox import provision as prov
 from deploy.proxmox.api import ApiError
+from deploy.proxmox.ownership import Holder, holder_on, refuse_foreign
 from deploy.proxmox.terraform import TerraformError
 from deploy.reach import ssh, state
-from deploy.reach.access import vm_target
-from deploy.reach.address import agent_ipv4
+from deploy.reach.address import agent_ipv4, vm_target
 
 
-@dataclass(frozen=True)
-class Ownership:
-    exists: bool
-    name: str = ""
-    status: str = ""
-
-
-def ownership(run: prov.Run) -> Ownership:
-    """Whether the catalog's VM id exists, and under which name (a VM we may not touch if it differs)."""
-    entry = prov.vm_entry(run.client("provision"), run.vm.vmid)
-    if entry is None:
-        return Ownership(False)
-    return Ownership(True, entry.get("name", ""), entry.get("status", ""))
-
-
-def check_owned(run: prov.Run, found: Ownership) -> None:
-    """Refuse when the id belongs to a VM of another name: the tool never touches what it does not own."""
-    if found.exists and found.name != run.vm.name:
-        raise PhaseError("provision", f"VM {run.vm.vmid} on {run.node} is named {found.name!r}, not "
-                         f"{run.vm.name!r}: refusing to destroy it",
-                         "fix the vmid in the catalog; that VM is not managed by this catalog")
+def holder(run: prov.Run) -> Holder:
+    """What holds the catalog's VM id now (status and destroy decide by it)."""
+    return holder_on(run.client("provision"), run.vm.vmid)
 
 
 def destroy(run: prov.Run, terraform_bin: str | None) -> str:
-    """terraform destroy of the VM (the shared PCI mapping stays), then confirm it is gone."""
+    """terraform destroy of the VM (the shared PCI mapping stays), then confirm it is gone. Refuses
+    when the catalog's id holds a VM of another name (checked again here, after any confirmation)."""
     api = run.client("provision")
+    refuse_foreign(holder(run), run.vm.name, run.node, "destroy")
     try:
         tf = prov.terraform_settled(run, terraform_bin)
         tf.destroy_vm()
     except TerraformError as err:
         raise PhaseError("provision", f"terraform {err.command} failed; VM {run.vm.vmid} may still exist",
                          "read the output above; `aimachine status` shows what is left") from None
-    if prov.vm_entry(api, run.vm.vmid) is not None:
+    if holder_on(api, run.vm.vmid).exists:
         raise PhaseError("provision", f"VM {run.vm.vmid} still exists after terraform destroy",
                          "it is not in this workspace's state: remove it on the node with "
                          f"`qm destroy {run.vm.vmid} --purge`, after checking it is the right VM")
@@ -61,18 +44,17 @@ STATUS_COMMAND = ("systemctl is-active vllm ollama | paste -sd ' '; "
 def status_lines(run: prov.Run) -> list[str]:
     """VM state, address, GPU and services, each one line; what cannot be read says why."""
     api, vm = run.client("provision"), run.vm
-    found = ownership(run)
+    found = holder(run)
     if not found.exists:
         return [f"{vm.name}: VM {vm.vmid} does not exist on {run.node} (run `aimachine deploy {vm.name}`)"]
-    check_owned_status = found.name == vm.name
     lines = [f"{vm.name}: VM {vm.vmid} on {run.node} is {found.status}"
-             + ("" if check_owned_status else f" (but named {found.name!r}: not this catalog's VM)")]
-    config = api.get(f"nodes/{run.node}/qemu/{vm.vmid}/config")
+             + ("" if found.ours(vm.name) else f" (but named {found.name!r}: not this catalog's VM)")]
+    config = api.get(paths.vm_config(run.node, vm.vmid))
     lines.append(f"  gpu:      hostpci0 = {config.get('hostpci0', 'none')}")
     address = vm.static_address()
     if address is None and found.status == "running":
         try:
-            address = agent_ipv4(api.get(f"nodes/{run.node}/qemu/{vm.vmid}/agent/network-get-interfaces"))
+            address = agent_ipv4(api.get(paths.agent_interfaces(run.node, vm.vmid)))
         except ApiError as err:
             lines.append(f"  agent:    {err.message}")
     address = address or state.recorded_address(vm.name)

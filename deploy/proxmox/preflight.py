@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploy import pci
 from deploy.catalog.schema import Catalog, Vm
+from deploy.proxmox import paths
 from deploy.proxmox import privileges as privs
 from deploy.proxmox.api import Api, ApiError
+from deploy.proxmox.ownership import holder
 
 GIB = 1024**3
 BRIDGE_CLASS = "0x0604"  # PCI bridges may share the GPU's IOMMU group harmlessly
@@ -57,10 +60,6 @@ class HostFacts:
     vmid_taken: bool | None = None                              # cluster/nextid: sees every guest
     errors: dict[str, str] = field(default_factory=dict)        # what could not be read, and why
 
-    def vm_by_id(self, vmid: int) -> dict | None:
-        """The guest (VM or container) with this id, if the token may see it."""
-        return next((v for v in self.vms if int(v.get("vmid", -1)) == vmid), None)
-
     def qemu(self) -> list[dict]:
         """The VMs among the guests (`type=vm` lists LXC containers too)."""
         return [v for v in self.vms if v.get("type", "qemu") == "qemu"]
@@ -92,12 +91,12 @@ def gather(api: Api, catalog: Catalog, vm: Vm) -> HostFacts:
     """Every GET the checks need; raises ApiError only when the API itself is unusable."""
     node = catalog.node_of(vm)
     facts = HostFacts(node=node, token_id=api.creds.token_id)
-    version = api.get("version")  # reachability and the token, before anything else
+    version = api.get(paths.VERSION)  # reachability and the token, before anything else
     facts.pve_version = str((version or {}).get("version", ""))
-    tree = _read(facts, "permissions", api.get, "access/permissions")
+    tree = _read(facts, "permissions", api.get, paths.PERMISSIONS)
     facts.permissions = tree if isinstance(tree, dict) else None
     facts.nodes = api.get("nodes")
-    facts.vms = api.get("cluster/resources", type="vm")
+    facts.vms = api.get(paths.RESOURCES, type="vm")
     info = facts.node_info()
     if not info or info.get("status") != "online":
         return facts
@@ -105,26 +104,26 @@ def gather(api: Api, catalog: Catalog, vm: Vm) -> HostFacts:
     for entry in facts.qemu():
         if entry.get("node") == node:
             vmid = int(entry["vmid"])
-            cfg = _read(facts, f"config {vmid}", api.get, f"nodes/{node}/qemu/{vmid}/config")
+            cfg = _read(facts, f"config {vmid}", api.get, paths.vm_config(node, vmid))
             facts.configs[vmid] = cfg or {}
-    facts.pci = _read(facts, "pci", api.get, f"nodes/{node}/hardware/pci") or []
+    facts.pci = _read(facts, "pci", api.get, paths.pci(node)) or []
     image_storage = vm.image.split(":", 1)[0]
     for name in {vm.storage, image_storage, catalog.proxmox.storages.snippets}:
-        status = _read(facts, f"storage {name}", api.get, f"nodes/{node}/storage/{name}/status")
+        status = _read(facts, f"storage {name}", api.get, paths.storage_status(node, name))
         if status is not None:
             facts.storages[name] = status
     if image_storage in facts.storages:
-        content = _read(facts, "image", api.get, f"nodes/{node}/storage/{image_storage}/content") or []
+        content = _read(facts, "image", api.get, paths.storage_content(node, image_storage)) or []
         facts.image_volumes = [c.get("volid", "") for c in content]
     # `checks` (the mapping's health on this node) come only with check-node
-    facts.mappings = _read(facts, "mappings", api.get, "cluster/mapping/pci", **{"check-node": node}) or []
+    facts.mappings = _read(facts, "mappings", api.get, paths.PCI_MAPPINGS, **{"check-node": node}) or []
     return facts
 
 
 def _vmid_taken(facts: HostFacts, api: Api, vmid: int) -> bool | None:
     """cluster/nextid?vmid=N answers 400 'VM N already exists' for any guest, seen or not."""
     try:
-        api.get("cluster/nextid", vmid=vmid)
+        api.get(paths.NEXTID, vmid=vmid)
         return False
     except ApiError as err:
         if "already exists" in err.message:
@@ -167,7 +166,8 @@ def check_node(vm: Vm, facts: HostFacts) -> Finding:
 
 
 def check_vmid(vm: Vm, facts: HostFacts) -> Finding:
-    held = facts.vm_by_id(vm.vmid)
+    found = holder(facts.vms, vm.vmid)
+    held = found.entry
     if held is None and facts.vmid_taken:
         return Finding("FAIL", "vmid", f"VM id {vm.vmid} is taken by a guest token {facts.token_id} may not "
                        "see (no VM.Audit on it)",
@@ -175,11 +175,11 @@ def check_vmid(vm: Vm, facts: HostFacts) -> Finding:
                        "whose it is; this tool never touches it")
     if held is None:
         return Finding("ok", "vmid", f"{vm.vmid} is free")
-    if held.get("type", "qemu") != "qemu":
+    if not found.is_vm:
         return Finding("FAIL", "vmid", f"id {vm.vmid} belongs to container {held.get('name')!r} "
                        f"(on {held.get('node')})",
                        f"choose another vmid for {vm.name} in catalog.yml; this tool never touches it")
-    if held.get("name") == vm.name:
+    if found.ours(vm.name):
         return Finding("ok", "vmid", f"{vm.vmid} is {vm.name} already ({held.get('status')}): a re-run")
     taken = {int(v.get("vmid", 0)) for v in facts.vms}
     free = next(i for i in range(vm.vmid + 1, vm.vmid + 100000) if i not in taken)
@@ -189,12 +189,11 @@ def check_vmid(vm: Vm, facts: HostFacts) -> Finding:
                    f"this tool never touches VM {vm.vmid}")
 
 
-def gpu_functions(vm: Vm, pci: list[dict]) -> list[dict]:
+def gpu_functions(vm: Vm, devices: list[dict]) -> list[dict]:
     """The host PCI functions the catalog's GPU address names (all functions without .F)."""
-    want = vm.gpu.pci_address.lower()
-    want = want if want.count(":") == 2 else f"0000:{want}"
-    return [d for d in pci if str(d.get("id", "")).lower() == want
-            or str(d.get("id", "")).lower().rsplit(".", 1)[0] == want]
+    want = pci.full(vm.gpu.pci_address)
+    return [d for d in devices if pci.full(str(d.get("id", ""))) == want
+            or pci.device(str(d.get("id", ""))) == want]
 
 
 def _ids(dev: dict) -> str:
@@ -244,24 +243,17 @@ def check_iommu(vm: Vm, facts: HostFacts) -> Finding:
 
 
 def _mapping_paths(mapping: dict, node: str) -> set[str]:
-    paths = set()
+    found = set()
     for entry in mapping.get("map") or []:
         fields = dict(f.split("=", 1) for f in str(entry).split(",") if "=" in f)
-        if fields.get("node") == node:
-            paths.add(fields.get("path", "").rsplit(".", 1)[0] if fields.get("path", "").count(".")
-                      else fields.get("path", ""))
-    return paths
-
-
-def _gpu_base(vm: Vm) -> str:
-    addr = vm.gpu.pci_address.lower()
-    addr = addr if addr.count(":") == 2 else f"0000:{addr}"
-    return addr.rsplit(".", 1)[0] if addr.count(".") else addr
+        if fields.get("node") == node and fields.get("path"):
+            found.add(pci.device(fields["path"]))
+    return found
 
 
 def holds_gpu(config: dict, vm: Vm, mappings: list[dict], node: str) -> str | None:
     """The hostpciN entry of `config` that names the catalog's GPU (by address or mapping), if any."""
-    gpu = _gpu_base(vm)
+    gpu = pci.device(vm.gpu.pci_address)
     gpu_maps = {m.get("id") for m in mappings if gpu in _mapping_paths(m, node)} | {vm.gpu.mapping}
     for key, value in sorted(config.items()):
         if not key.startswith("hostpci"):
@@ -272,10 +264,8 @@ def holds_gpu(config: dict, vm: Vm, mappings: list[dict], node: str) -> str | No
                 return f"{key}: {value}"
             continue
         # a raw entry may list several functions: host=0000:01:00.0;0000:01:00.1
-        for one in dev.removeprefix("host=").lower().split(";"):
-            one = one if one.count(":") == 2 else f"0000:{one}"
-            if (one.rsplit(".", 1)[0] if one.count(".") else one) == gpu:
-                return f"{key}: {value}"
+        if any(pci.device(one) == gpu for one in dev.removeprefix("host=").split(";")):
+            return f"{key}: {value}"
     return None
 
 
@@ -320,7 +310,7 @@ def check_mapping(vm: Vm, facts: HostFacts, auth: str) -> Finding:
     if found is None:
         return Finding("ok", "mapping", f"{vm.gpu.mapping!r} absent: Terraform will create it "
                        "(needs Mapping.Modify)")
-    if _gpu_base(vm) not in _mapping_paths(found, facts.node):
+    if pci.device(vm.gpu.pci_address) not in _mapping_paths(found, facts.node):
         return Finding("FAIL", "mapping", f"mapping {vm.gpu.mapping!r} exists but does not point at "
                        f"{vm.gpu.pci_address} on {facts.node} ({'; '.join(found.get('map') or [])})",
                        "choose another gpu.mapping name in catalog.yml, or fix the mapping under "
@@ -353,7 +343,7 @@ def check_storage(vm: Vm, facts: HostFacts) -> Finding:
         return Finding("FAIL", "storage",
                        f"{vm.storage} does not hold VM disks (content: {status.get('content')})",
                        f"enable 'Disk image' content on {vm.storage}, or choose another storage")
-    if facts.vm_by_id(vm.vmid):
+    if holder(facts.vms, vm.vmid).ours(vm.name):
         return Finding("ok", "storage", f"{vm.storage}: the VM's disk exists already")
     need, avail = vm.disk_gb * GIB, int(status.get("avail", 0))
     if avail < need:

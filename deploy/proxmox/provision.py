@@ -12,15 +12,16 @@ from deploy.catalog.schema import Catalog, Vm
 from deploy.errors import PhaseError
 from deploy.phases import Echo
 from deploy.proxmox import cloudinit as ci
+from deploy.proxmox import paths
 from deploy.proxmox import preflight as pf
 from deploy.proxmox import privileges as privs
 from deploy.proxmox.api import Api, ApiError, connect
 from deploy.proxmox.messages import denied, translate
+from deploy.proxmox.ownership import holder_on
 from deploy.proxmox.terraform import MAPPING_ADDRESS, VM_ADDRESS, Terraform, TerraformError, resolve_binary
 from deploy.proxmox.tfplan import Plan
 from deploy.reach import ssh, state
-from deploy.reach.access import vm_target
-from deploy.reach.address import agent_ipv4
+from deploy.reach.address import agent_ipv4, vm_target
 
 
 @dataclass
@@ -78,7 +79,7 @@ def cloud_init(run: Run) -> None:
     key = ci.read_public_key(run.vm)
     storage = run.catalog.proxmox.storages.snippets
     try:  # the list needs Datastore.Audit only; GET storage/{id} would need Datastore.Allocate
-        config = next((s for s in api.get("storage") if s.get("storage") == storage), None)
+        config = next((s for s in api.get(paths.STORAGES) if s.get("storage") == storage), None)
     except ApiError as err:
         raise PhaseError("provision", f"cannot list the storages: {err.message}",
                          "grant the token Datastore.Audit on /storage") from None
@@ -93,10 +94,6 @@ def cloud_init(run: Run) -> None:
     written = ci.write_snippet(target, config["path"], ci.snippet_file(run.vm),
                                ci.render_user_data(run.vm, key))
     run.echo(f"  {ci.snippet_volume(run.catalog, run.vm)}: {'written' if written.changed else 'unchanged'}")
-
-
-def vm_entry(api: Api, vmid: int) -> dict | None:
-    return next((v for v in api.get("cluster/resources", type="vm") if int(v.get("vmid", -1)) == vmid), None)
 
 
 def terraform_for(run: Run, terraform_bin: str | None = None, phase: str = "provision") -> Terraform:
@@ -125,7 +122,7 @@ def provision(run: Run, terraform_bin: str | None = None) -> str:
     Returns what happened: "no changes", "VM created" or "VM updated"."""
     api = run.client("provision")
     tf = terraform_for(run, terraform_bin)
-    existed = vm_entry(api, run.vm.vmid) is not None
+    existed = holder_on(api, run.vm.vmid).exists
     try:
         settle(tf, run)
         plan = tf.plan()
@@ -142,7 +139,7 @@ def provision(run: Run, terraform_bin: str | None = None) -> str:
         run.created = not existed
         return "VM created" if run.created else "VM updated"
     except TerraformError as err:
-        names = {int(v["vmid"]): v.get("name", "") for v in api.get("cluster/resources", type="vm")}
+        names = {int(v["vmid"]): v.get("name", "") for v in api.get(paths.RESOURCES, type="vm")}
         message, remedy = translate(err.output, names)
         if existed:
             raise PhaseError("provision", f"terraform {err.command} failed: {message} "
@@ -174,7 +171,7 @@ def settle_mapping(api: Api, tf: Terraform, run: Run) -> None:
     fail its refresh on PVE's `mapping 'x' not found`)."""
     name = run.vm.gpu.mapping
     try:
-        on_host = name in {m.get("id") for m in api.get("cluster/mapping/pci")}
+        on_host = name in {m.get("id") for m in api.get(paths.PCI_MAPPINGS)}
     except ApiError as err:
         raise PhaseError("provision", f"cannot list the PCI mappings: {err.message}",
                          f"grant Mapping.Use on /mapping/pci/{name} to the token and its user") from None
@@ -192,29 +189,29 @@ def settle_mapping(api: Api, tf: Terraform, run: Run) -> None:
 def rollback(run: Run, tf: Terraform) -> str:
     """Remove the VM this run created: Terraform first, then stop + purge through the API."""
     api, vmid, node = run.client("provision"), run.vm.vmid, run.node
-    if vm_entry(api, vmid) is None:
+    found = holder_on(api, vmid)
+    if not found.exists:
         return f"no VM {vmid} was created"
-    entry = vm_entry(api, vmid)
-    if entry is not None and entry.get("name") != run.vm.name:  # someone else's VM took the id: hands off
-        return f"VM {vmid} is now {entry.get('name')!r}, not ours: left alone"
+    if found.foreign(run.vm.name):  # someone else's VM took the id: hands off
+        return f"VM {vmid} is now {found.name!r}, not ours: left alone"
     run.echo(f"  rolling back: removing VM {vmid}, which this run created")
     try:
         tf.destroy_vm()
     except TerraformError:
         run.echo("  terraform destroy failed; removing the VM through the API")
-    entry = vm_entry(api, vmid)
-    if entry is None:
+    found = holder_on(api, vmid)
+    if not found.exists:
         return f"rolled back: VM {vmid} removed"
-    if entry.get("name") != run.vm.name:
-        return f"VM {vmid} is now {entry.get('name')!r}, not ours: left alone"
+    if found.foreign(run.vm.name):
+        return f"VM {vmid} is now {found.name!r}, not ours: left alone"
     try:
-        if api.get(f"nodes/{node}/qemu/{vmid}/status/current").get("status") == "running":
-            api.wait_task(node, api.post(f"nodes/{node}/qemu/{vmid}/status/stop"), 120)
-        status = api.wait_task(node, api.delete(f"nodes/{node}/qemu/{vmid}", purge=1,
+        if api.get(paths.vm_status(node, vmid)).get("status") == "running":
+            api.wait_task(node, api.post(paths.vm_stop(node, vmid)), 120)
+        status = api.wait_task(node, api.delete(paths.vm(node, vmid), purge=1,
                                                 **{"destroy-unreferenced-disks": 1}), 300)
     except ApiError as err:
         status = err.message
-    if vm_entry(api, vmid) is None:
+    if not holder_on(api, vmid).exists:
         return f"rolled back: VM {vmid} removed"
     raise PhaseError("provision", f"rollback failed: VM {vmid} {run.vm.name} still exists ({status})",
                      f"remove it on the node: `qm stop {vmid}; qm destroy {vmid} --purge "
@@ -242,7 +239,7 @@ def wait_for_address(run: Run, agent_deadline_s: float = 300) -> str:
     last = ""
     while address is None:
         try:
-            address = agent_ipv4(api.get(f"nodes/{node}/qemu/{vmid}/agent/network-get-interfaces"))
+            address = agent_ipv4(api.get(paths.agent_interfaces(node, vmid)))
         except ApiError as err:
             _stop_if_denied(run, err)
             last = err.message

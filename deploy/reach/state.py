@@ -43,7 +43,3 @@ def update(vm_name: str, **values: Any) -> dict[str, Any]:
 def recorded_address(vm_name: str) -> str | None:
     return read(vm_name).get("address")
 
-
-def vm_address(vm_name: str, static: str | None) -> str | None:
-    """Where to reach a VM: its static address from the catalog, else the one provision recorded."""
-    return static or recorded_address(vm_name)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from deploy import pci
 from deploy.catalog.schema import Catalog, Vm
 
 GIB = 1024**3
@@ -31,7 +32,7 @@ def import_image(image: str) -> str:
 
 
 def _pci(vm: Vm) -> list[dict[str, Any]]:
-    base = vm.gpu.pci_address
+    base = pci.device(vm.gpu.pci_address)
     vendor, device = vm.gpu.vendor_device.split(":")
     return [
         {"id": "0000:00:01.0", "class": "0x060400", "vendor": "0x8086", "device": "0xa70d",
@@ -107,8 +108,8 @@ def _gpu_holder(state: dict[str, Any], node: str, vm: Vm, status: str) -> None:
         "name": "gaming", "status": status,
         "config": {"hostpci0": f"mapping={vm.gpu.mapping},pcie=1", "cores": 8, "memory": 16384}}
     state["mappings"]["pci"][vm.gpu.mapping] = {
-        "map": [f"node={node},path={vm.gpu.pci_address},id={vm.gpu.vendor_device},iommugroup={GROUP},"
-                "subsystem-id=19da:5300"],
+        "map": [f"node={node},path={pci.device(vm.gpu.pci_address)},id={vm.gpu.vendor_device},"
+                f"iommugroup={GROUP},subsystem-id=19da:5300"],
         "description": "made by hand"}
 
 
@@ -136,7 +137,8 @@ def _start_fails(state: dict[str, Any], node: str, vm: Vm) -> None:
     """The holder is stopped when preflight looks, and started by someone before our VM starts."""
     _gpu_holder(state, node, vm, "stopped")
     state["faults"] = [{"method": "POST", "path": f"/nodes/{node}/qemu/{vm.vmid}/status/start",
-                        "exitstatus": GPU_IN_USE.format(device=vm.gpu.pci_address, vmid=other_vmid(vm))}]
+                        "exitstatus": GPU_IN_USE.format(device=pci.device(vm.gpu.pci_address),
+                                                        vmid=other_vmid(vm))}]
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -28,7 +28,7 @@ from deploy.phases import Echo, Phase, RunRecord, format_duration, run_phases, s
 from deploy.proxmox import provision as prov
 from deploy.proxmox.terraform import DIR_ENV
 from deploy.pvesim.server import serve
-from deploy.reach.access import vm_target
+from deploy.reach.address import vm_target
 from deploy.reach.state import STATE_ENV
 from deploy.rehearsal import guest as nspawn
 from deploy.rehearsal import payloads

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deploy.configure.base import unsupported_os
-from deploy.configure.steps import select
+from deploy.configure.launcher import select
 from deploy.guest import parsers
 from deploy.guest.firewall import locks_out, ufw_commands, wanted_ports
 from tests.conftest import FIXTURES

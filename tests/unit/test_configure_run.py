@@ -60,7 +60,8 @@ def test_host_data_from_catalog_and_overrides():
 def test_configure_without_an_address_says_what_to_do(tmp_path):
     result = run_aimachine("configure", "vm-llm-aimachine", env={"AIMACHINE_STATE_DIR": str(tmp_path)})
     assert result.returncode == 6
-    assert "no address known" in result.stderr and "remedy: run the provision step first" in result.stderr
+    assert "no address known for vm-llm-aimachine" in result.stderr
+    assert "remedy: run `aimachine provision vm-llm-aimachine`" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -101,12 +102,12 @@ def test_inventory_lists_vms_with_an_address_and_names_the_others(tmp_path, monk
     monkeypatch.setenv("AIMACHINE_STATE_DIR", str(tmp_path))
     for var in ("AIMACHINE_VM", "AIMACHINE_SSH_HOST"):
         monkeypatch.delenv(var, raising=False)
-    with pytest.raises(NoAddress, match="vm-llm-aimachine: no address known"):
+    with pytest.raises(NoAddress, match="no address known for vm-llm-aimachine"):
         inventory_hosts(catalog)
     update("vm-other", address="10.1.2.3")
     hosts = inventory_hosts(catalog)
     assert [(name, data["vm"].name) for name, data in hosts] == [("10.1.2.3", "vm-other")]
-    assert "skipped vm-llm-aimachine: no address known" in capsys.readouterr().err
+    assert "skipped: no address known for vm-llm-aimachine" in capsys.readouterr().err
     monkeypatch.setenv("AIMACHINE_VM", "vm-other")
     assert inventory_hosts(catalog)[0][0] == "10.1.2.3"
 

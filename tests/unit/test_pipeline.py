@@ -45,3 +45,5 @@ def test_summary_has_each_phase_and_the_total():
     text = "\n".join(summary_lines(record))
     assert "catalog" in text and "1 min 15 s" in text and "total" in text
     assert format_duration(3.25) == "3.2 s"
+    assert [format_duration(s) for s in (0, 59.4, 60, 150, 3599, 3600, 3900)] == [
+        "0.0 s", "59.4 s", "1 min 00 s", "2 min 30 s", "59 min 59 s", "1 h 00 min", "1 h 05 min"]
