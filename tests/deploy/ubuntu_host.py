@@ -16,6 +16,7 @@ from deploy.configure.base import BASE_PACKAGES
 from deploy.configure.swap import GIB, fstab_line
 from deploy.guest import rendered
 from deploy.guest.firewall import SSH_PORT
+from tests.golden import golden_files
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OS_RELEASE = """/etc/os-release
@@ -135,13 +136,7 @@ def converged(vm: Vm) -> UbuntuHost:
         "libc6-dev",
         "nvtop",
     ]
-    files = [
-        rendered.sshd_dropin(),
-        *rendered.cuda_files(),
-        rendered.vllm_unit(s.vllm),
-        *rendered.ollama_files(s.ollama),
-        rendered.gpu_status_script(),
-    ]
+    files = golden_files(vm)  # what was reviewed, not what the renderers say today
     dirs = {d: ("root", "root", "755") for d in {f.path.rsplit("/", 1)[0] for f in files}}
     dirs |= {
         s.vllm.cache_dir: ("vllm", "vllm", "750"),

@@ -1,0 +1,58 @@
+"""Golden files: every file the tool renders for the shipped catalog's VM, byte for byte.
+
+They were reviewed by eye once; a change to a template or a renderer shows here as a diff to review
+again. `python -m tests.golden.regenerate` rewrites them from the code (then read `git diff`).
+The converged-host model of the @fake tests reads its files from here, not from the renderers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from deploy.catalog.schema import Vm, load_catalog
+from deploy.guest import rendered
+from deploy.proxmox import cloudinit
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parent / "vm-llm-aimachine"
+SNIPPET_DIR = "snippets"  # the user-data, as written to the node's snippets storage
+PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdvbGRlbmtleWZvcnRlc3Rzb25seTAwMDAwMDAwMDAwMDA "
+              "golden@aimachine")
+
+
+def shipped_vm() -> Vm:
+    return load_catalog(ROOT / "catalog.yml").vm("vm-llm-aimachine")
+
+
+def rendered_files(vm: Vm) -> list[rendered.ManagedFile]:
+    """What the code renders for `vm`: the VM's files, and the cloud-init user-data for the node."""
+    services = vm.services
+    return [
+        rendered.sshd_dropin(),
+        *rendered.cuda_files(),
+        rendered.vllm_unit(services.vllm),
+        *rendered.ollama_files(services.ollama),
+        rendered.gpu_status_script(),
+        rendered.ManagedFile(f"/{SNIPPET_DIR}/{cloudinit.snippet_file(vm)}",
+                             cloudinit.render_user_data(vm, PUBLIC_KEY)),
+    ]
+
+
+def golden_path(path: str) -> Path:
+    return GOLDEN / path.lstrip("/")
+
+
+def golden_files(vm: Vm) -> list[rendered.ManagedFile]:
+    """The VM's files as the golden copies hold them: the paths of what `vm` renders, the contents that were
+    reviewed (for the shipped catalog's settings; a test that changes what is rendered needs its own)."""
+    out = []
+    for made in rendered_files(vm):
+        if made.path.startswith(f"/{SNIPPET_DIR}/"):
+            continue
+        path = golden_path(made.path)
+        if not path.is_file():
+            raise ValueError(f"no golden file for {made.path}: the golden files are the shipped catalog's")
+        out.append(dataclasses.replace(made, content=path.read_text(),
+                                       mode="755" if path.stat().st_mode & 0o111 else "644"))
+    return out

@@ -1,0 +1,21 @@
+"""Rewrite the golden files from the code: `python -m tests.golden.regenerate`, then review `git diff`."""
+
+from __future__ import annotations
+
+import shutil
+
+from tests.golden import GOLDEN, golden_path, rendered_files, shipped_vm
+
+
+def main() -> None:
+    shutil.rmtree(GOLDEN, ignore_errors=True)
+    for made in rendered_files(shipped_vm()):
+        path = golden_path(made.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(made.content)
+        path.chmod(int(made.mode, 8))
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
