@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pyinfra import host
+
 from deploy.configure.base import base
 from deploy.configure.cuda import cuda
 from deploy.configure.launcher import STEP_NAMES, select
@@ -24,4 +26,11 @@ STEPS: dict[str, Callable[[], None]] = {
 }
 
 assert tuple(STEPS) == STEP_NAMES, "the launcher's step names and the @deploy functions must agree"
-__all__ = ["STEPS", "select"]
+__all__ = ["STEPS", "run_selected", "select"]
+
+
+def run_selected() -> None:
+    """The steps the host data names (`steps`, from AIMACHINE_STEPS; all by default), in order: the body
+    of the deploy files deploy/configure/vm.py and ./deploy.py."""
+    for step in select(host.data.get("steps")):
+        STEPS[step]()

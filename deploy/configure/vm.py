@@ -4,9 +4,6 @@ Every setting comes from the catalog through the inventory's host data (`vm`); t
 `steps` (env AIMACHINE_STEPS) may narrow the run to some steps, e.g. for the test host.
 """
 
-from pyinfra import host
+from deploy.configure.steps import run_selected
 
-from deploy.configure.steps import STEPS, select
-
-for _step in select(host.data.get("steps")):
-    STEPS[_step]()
+run_selected()

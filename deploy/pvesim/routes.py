@@ -45,8 +45,3 @@ def find(method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         if match and entry.method == method:
             return entry, match.groupdict()
     return None
-
-
-def load_all() -> None:
-    """Import the modules that register routes (once)."""
-    from deploy.pvesim import cluster_routes, node_routes, qemu_routes  # noqa: F401

@@ -15,10 +15,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
-from deploy.pvesim import routes, schema
+from deploy.pvesim import cluster_routes, node_routes, qemu_routes, routes, schema
 from deploy.pvesim.state import ApiError, World
 
 PREFIX = "/api2/json"
+ROUTE_MODULES = (cluster_routes, node_routes, qemu_routes)  # importing them registers their routes
 
 
 def _params(raw: str) -> dict[str, Any]:
@@ -132,7 +133,6 @@ class Handler(BaseHTTPRequestHandler):
 
 def serve(state_path: Path, port: int) -> ThreadingHTTPServer:
     """Bind 127.0.0.1:port (0: any free port) with a fresh self-signed certificate."""
-    routes.load_all()
     world = World(state_path)
     handler = type("BoundHandler", (Handler,), {"world": world})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)

@@ -4,6 +4,10 @@ command end to end against pyinfra's @fake connector (no network: the inventory'
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +128,18 @@ def test_upgrade_driver_runs_the_nvidia_step_alone():
 def test_upgrade_driver_with_steps_is_a_usage_error():
     result = run_aimachine("configure", "vm-llm-aimachine", "--upgrade-driver", "--steps", "base", env=FAKE)
     assert result.returncode == 2 and "--upgrade-driver runs the nvidia step alone" in result.stderr
+
+
+@pytest.mark.parametrize("deploy_file", ["deploy.py", "deploy/configure/vm.py"])
+def test_plain_pyinfra_runs_the_configuration(deploy_file):
+    """The design card's line, `pyinfra inventory.py deploy`, as pyinfra 3 takes it (`deploy.py`), and the
+    deploy file aimachine itself runs: the same operations, planned against the @fake connector."""
+    pyinfra = str(Path(sys.executable).with_name("pyinfra"))
+    env = {**os.environ, **FAKE, "AIMACHINE_VM": "vm-llm-aimachine", "AIMACHINE_STEPS": "security",
+           "AIMACHINE_CATALOG": str(ROOT / "catalog.yml")}
+    result = subprocess.run([pyinfra, "--dry", "inventory.py", deploy_file], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "security | Write /etc/ssh/sshd_config.d/50-aimachine.conf" in out
+    assert "security | ufw: deny incoming, allow tcp 22 from 192.168.0.0/24" in out
