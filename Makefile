@@ -21,7 +21,7 @@ endef
 
 REHEARSE_ARGS ?=
 
-.PHONY: help setup tools rehearse test lint fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
+.PHONY: help setup tools rehearse test lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -46,6 +46,9 @@ test: $(BIN)/.installed tools ## Run the whole test suite (what CI runs; builds 
 
 test-acceptance: $(BIN)/.installed ## The nine acceptance scenarios (simulator + test host; AIMACHINE_LAB=1: the real lab)
 	$(BIN)/python -m pytest tests/bdd/ -v -m acceptance
+
+docs: $(BIN)/.installed ## Regenerate the catalog field tables in README.md and docs/configuration.md from the schema
+	$(BIN)/python tools/docs.py
 
 lint: $(BIN)/.installed ## ruff check, and terraform fmt -check when terraform is installed
 	$(BIN)/ruff check .

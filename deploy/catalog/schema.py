@@ -56,10 +56,11 @@ class Proxmox:
 
 @dataclass(frozen=True, kw_only=True)
 class Login:
-    user: str = spec(chk.unix_user, "ubuntu")
+    user: str = spec(chk.unix_user, "ubuntu", "the login user cloud-init creates (sudo, key only)")
     ssh_public_key_file: str = spec(chk.pattern(
         r"[^\n]+\.pub", "a path to an SSH public key file ending in .pub, e.g. ~/.ssh/id_ed25519.pub",
-        "the key itself never goes into the catalog: name the file that holds it"))
+        "the key itself never goes into the catalog: name the file that holds it"),
+        doc="the public key's file (the key never goes in the catalog); cloud-init installs it")
     ssh_private_key_file: str | None = spec(chk.text("a path to the matching private key"), None,
                                             "default: the public key path without .pub")
 
@@ -71,8 +72,9 @@ class Login:
 @dataclass(frozen=True, kw_only=True)
 class Gpu:
     pci_address: str = spec(chk.pci_address, doc="host PCI address; without .F all functions pass")
-    vendor_device: str = spec(chk.vendor_device)
-    mapping: str = spec(chk.proxmox_id, doc="cluster PCI resource mapping name")
+    vendor_device: str = spec(chk.vendor_device,
+                              doc="the GPU function's ids; preflight and verify match on them")
+    mapping: str = spec(chk.proxmox_id, doc="cluster PCI resource mapping name (made by Terraform if absent)")
     name: str = spec(chk.text(), "NVIDIA GeForce RTX 5060 Ti", "the name nvidia-smi must report")
     min_memory_mib: int = spec(chk.integer(1024, 1048576), 15872,
                                "smallest memory.total nvidia-smi may report (16 GB card: 16311)")
@@ -85,43 +87,53 @@ class Nvidia:
         chk.one_of_checks(chk.choice("auto"), chk.integer(525, 9999),
                           "'auto' or a driver branch number such as 580"),
         "auto", "auto: the -open distro driver ubuntu-drivers offers")
-    cuda_toolkit: str = spec(chk.cuda_toolkit, "cuda-toolkit-12-8")
-    cuda_keyring_version: str = spec(chk.version, "1.1-1")
-    cuda_keyring_sha256: str | None = spec(chk.sha256, None, "checked when given")
+    cuda_toolkit: str = spec(chk.cuda_toolkit, "cuda-toolkit-12-8",
+                             "12.8 is the first CUDA for sm_120 (RTX 50)")
+    cuda_keyring_version: str = spec(chk.version, "1.1-1", "NVIDIA's cuda-keyring package version")
+    cuda_keyring_sha256: str | None = spec(
+        chk.sha256, None,
+        "sha256 of cuda-keyring_VERSION_all.deb; the cuda step needs it: a deploy stops in its first "
+        "phase without it and says how to get it (docs/configuration.md)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Ollama:
     enabled: bool = spec(chk.boolean, True, "start at boot")
-    version: str = spec(chk.version, "0.13.5")
+    version: str = spec(chk.version, "0.13.5", "the Ollama release")
     url: str = spec(chk.pattern(r"(https?|file)://\S*\{version\}\S*",
                                 "a URL template containing {version}"),
-                    "https://github.com/ollama/ollama/releases/download/v{version}/ollama-linux-amd64.tar.zst")
+                    "https://github.com/ollama/ollama/releases/download/v{version}/ollama-linux-amd64.tar.zst",
+                    "where the release tarball is downloaded ({version} filled in); a mirror works")
     sha256: str | None = spec(chk.sha256, None, "default: from the release's sha256sum.txt")
-    bind: str = spec(chk.ip_port, "127.0.0.1:11434")
-    models_dir: str = spec(chk.absolute_path, "/var/lib/ollama/models")
-    keep_alive: str = spec(chk.duration, "5m")
-    max_loaded_models: int = spec(chk.integer(1, 16), 1)
-    num_parallel: int = spec(chk.integer(1, 64), 1)
-    models: list = spec(chk.list_of(chk.text(), "a list of model names, e.g. [llama3.1:8b]"), [])
+    bind: str = spec(chk.ip_port, "127.0.0.1:11434", "OLLAMA_HOST: where the API listens")
+    models_dir: str = spec(chk.absolute_path, "/var/lib/ollama/models", "OLLAMA_MODELS: the model store")
+    keep_alive: str = spec(chk.duration, "5m", "OLLAMA_KEEP_ALIVE: how long an idle model stays in VRAM")
+    max_loaded_models: int = spec(chk.integer(1, 16), 1, "OLLAMA_MAX_LOADED_MODELS (one fits beside vLLM)")
+    num_parallel: int = spec(chk.integer(1, 64), 1, "OLLAMA_NUM_PARALLEL: requests served at once per model")
+    models: list = spec(chk.list_of(chk.text(), "a list of model names, e.g. [llama3.1:8b]"), [],
+                        "pulled at deploy; verify expects them in `ollama list`")
     expose: bool = spec(chk.boolean, False, "open the firewall to firewall.admin_network")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Vllm:
     enabled: bool = spec(chk.boolean, True, "start at boot")
-    version: str = spec(chk.version, "0.32.0")
-    model: str = spec(chk.text(), "Qwen/Qwen2.5-7B-Instruct-AWQ")
-    bind: str = spec(chk.ip_port, "127.0.0.1:8000")
+    version: str = spec(chk.version, "0.32.0", "the vllm release installed in its venv")
+    model: str = spec(chk.text(), "Qwen/Qwen2.5-7B-Instruct-AWQ", "the Hugging Face model vLLM serves")
+    bind: str = spec(chk.ip_port, "127.0.0.1:8000", "where the OpenAI-compatible API listens")
     gpu_memory_utilization: float = spec(chk.number(0.05, 0.98), 0.5,
                                          "share of VRAM vLLM preallocates; leave room for Ollama")
-    max_model_len: int = spec(chk.integer(256, 1048576), 8192)
-    python: str = spec(chk.choice("3.10", "3.11", "3.12", "3.13"), "3.12")
+    max_model_len: int = spec(chk.integer(256, 1048576), 8192,
+                              "--max-model-len: the context that fits the KV cache")
+    python: str = spec(chk.choice("3.10", "3.11", "3.12", "3.13"), "3.12",
+                       "the venv's Python (Ubuntu 24.04 ships 3.12)")
     index_url: str = spec(chk.pattern(r"(https?|file)://\S+", "a package index URL"),
-                          "https://pypi.org/simple")
+                          "https://pypi.org/simple", "where vllm comes from (a mirror works)")
     torch_index_url: str = spec(chk.pattern(r"(https?|file)://\S+", "a package index URL"),
-                                "https://download.pytorch.org/whl/cu129")
-    cache_dir: str = spec(chk.absolute_path, "/var/lib/vllm")
+                                "https://download.pytorch.org/whl/cu129",
+                                "where the CUDA build of torch comes from")
+    cache_dir: str = spec(chk.absolute_path, "/var/lib/vllm",
+                          "the vllm user's home: model and compile caches")
     expose: bool = spec(chk.boolean, False, "open the firewall to firewall.admin_network")
 
 
@@ -133,25 +145,26 @@ class Services:
 
 @dataclass(frozen=True, kw_only=True)
 class Firewall:
-    enabled: bool = spec(chk.boolean, True)
+    enabled: bool = spec(chk.boolean, True, "ufw: deny incoming but SSH from admin_network")
     admin_network: str = spec(chk.ipv4_network, doc="network allowed to SSH (and exposed services)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Vm:
-    name: str = spec(chk.vm_name)
-    vmid: int = spec(chk.integer(100, 999999999))
+    name: str = spec(chk.vm_name, doc="the VM's name on Proxmox and its host name")
+    vmid: int = spec(chk.integer(100, 999999999), doc="never a VM the tool does not own (preflight checks)")
     node: str | None = spec(chk.proxmox_id, None, "default: proxmox.node")
-    cores: int = spec(chk.integer(1, 512))
-    cpu: str = spec(chk.cpu_type, "host")
-    memory_mb: int = spec(chk.integer(512, 4194304, unit="MB"))
-    disk_gb: int = spec(chk.integer(8, 65536, unit="GB"))
+    cores: int = spec(chk.integer(1, 512), doc="virtual CPUs")
+    cpu: str = spec(chk.cpu_type, "host", "CPU type (host: every feature of the node's CPU)")
+    memory_mb: int = spec(chk.integer(512, 4194304, unit="MB"), doc="RAM in MB")
+    disk_gb: int = spec(chk.integer(8, 65536, unit="GB"), doc="disk in GB, on `storage`")
     swap_gb: int = spec(chk.integer(0, 1024, unit="GB"), 0,
-                        "swap file /swapfile of this size; 0: none (swap slows model loading)")
+                        "a /swapfile of this many GiB, made by the base step; 0: none (swap slows model "
+                        "loading); swap the admin set up is never removed")
     storage: str = spec(chk.proxmox_id, doc="storage for the VM disk, e.g. local-zfs")
-    image: str = spec(chk.volume_id)
-    bridge: str = spec(chk.proxmox_id, "vmbr0")
-    ipv4: str = spec(chk.ipv4_config, "dhcp")
+    image: str = spec(chk.volume_id, doc="the Ubuntu cloud image's volume (iso or import content)")
+    bridge: str = spec(chk.proxmox_id, "vmbr0", "the node's bridge for net0")
+    ipv4: str = spec(chk.ipv4_config, "dhcp", "dhcp: the guest agent reports the address")
     gateway: str | None = spec(chk.ipv4_address, None, "required with a static ipv4")
     login: Login = section()
     gpu: Gpu = section()
@@ -166,7 +179,7 @@ class Vm:
 @dataclass(frozen=True, kw_only=True)
 class Catalog:
     proxmox: Proxmox = section()
-    vms: list = spec(chk.list_of(lambda v: v, "a list of VMs"))
+    vms: list = spec(chk.list_of(lambda v: v, "a list of VMs"), doc="every VM this tool manages, by name")
     path: str = field(default=DEFAULT_CATALOG, metadata={"internal": True})
 
     def vm(self, name: str) -> Vm:
@@ -206,7 +219,7 @@ def _is_section(f: dataclasses.Field) -> bool:
     return bool(f.metadata.get("section"))
 
 
-def _section_type(cls: type, f: dataclasses.Field) -> type:
+def section_type(cls: type, f: dataclasses.Field) -> type:
     hint = typing.get_type_hints(cls)[f.name]
     if isinstance(hint, types.UnionType):  # pragma: no cover - sections are never optional
         hint = next(a for a in hint.__args__ if a is not type(None))
@@ -232,12 +245,12 @@ def _build(cls: type, data: Any, where: tuple, out: _Collector) -> Any:
     for f in fields:
         here = (*where, f.name)
         if _is_section(f):
-            values[f.name] = _build(_section_type(cls, f), data.get(f.name), here, out)
+            values[f.name] = _build(section_type(cls, f), data.get(f.name), here, out)
             ok = ok and values[f.name] is not None
             continue
         if f.name not in data:
             if f.default is _REQUIRED and f.default_factory is _REQUIRED:
-                out.add(here, "nothing (the field is required)", _allowed(f.metadata["check"]))
+                out.add(here, "nothing (the field is required)", allowed(f.metadata["check"]))
                 ok = False
             continue
         try:
@@ -248,7 +261,7 @@ def _build(cls: type, data: Any, where: tuple, out: _Collector) -> Any:
     return cls(**values) if ok else None
 
 
-def _allowed(check: chk.Check) -> str:
+def allowed(check: chk.Check) -> str:
     """What a check accepts, read from the error it gives for an empty value."""
     try:
         check(None)
