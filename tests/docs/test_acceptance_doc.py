@@ -18,6 +18,7 @@ from tests.docs.doc_references import acceptance_problems, decisions_problems, s
 ACCEPTANCE = (ROOT / "docs" / "ACCEPTANCE.md").read_text()
 DECISIONS = (ROOT / "docs" / "DECISIONS.md").read_text()
 REQUIREMENTS = ROOT.parent / "shared" / "REQUIREMENTS.md"
+SPEC_IDS = ROOT / "tests" / "fixtures" / "requirements-ids.txt"
 FEATURES = ROOT / "tests" / "bdd" / "features"
 
 
@@ -40,9 +41,16 @@ def make_targets() -> set[str]:
 
 
 def spec() -> set[str]:
+    """The specification's ids, from the copy in tests/fixtures (a clone has no ../shared)."""
+    lines = SPEC_IDS.read_text().splitlines()
+    return {line for line in lines if line and not line.startswith("#")}
+
+
+def test_the_copied_ids_are_the_specifications():
     if not REQUIREMENTS.exists():
-        pytest.skip(f"the specification is not beside this checkout ({REQUIREMENTS})")
-    return spec_ids(REQUIREMENTS.read_text())
+        pytest.skip(f"the specification's source is not beside this checkout ({REQUIREMENTS}); "
+                    "the copy in tests/fixtures is checked against it where it is")
+    assert spec() == spec_ids(REQUIREMENTS.read_text()), "refresh tests/fixtures/requirements-ids.txt"
 
 
 def problems(doc: str) -> list[str]:
