@@ -44,6 +44,20 @@ def run_aimachine(*args: str, env: dict | None = None, cwd: Path | str = ROOT,
                           text=True, timeout=timeout, check=False)
 
 
+def invoke_aimachine(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`aimachine` in this process (click's CliRunner): the same command line, exit code and output as
+    the console script, but the code runs here, where coverage and mutation testing see it."""
+    from click.testing import CliRunner
+
+    from deploy.cli.main import cli
+
+    saved = os.environ.get("AIMACHINE_STATE_DIR")
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    if saved is None:  # the --catalog callback sets it beside the catalog for this run only
+        os.environ.pop("AIMACHINE_STATE_DIR", None)
+    return subprocess.CompletedProcess(["aimachine", *args], result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.fixture
 def shipped_catalog_text() -> str:
     return (ROOT / "catalog.yml").read_text()

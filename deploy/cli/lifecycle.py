@@ -6,7 +6,7 @@ import click
 
 from deploy.catalog.schema import load_catalog
 from deploy.cli.options import catalog_option, terraform_bin_option
-from deploy.proxmox import lifecycle
+from deploy.proxmox import lifecycle, status
 from deploy.proxmox import provision as prov
 from deploy.proxmox.ownership import refuse_foreign
 
@@ -21,7 +21,7 @@ def _run(name: str, catalog_path: str) -> prov.Run:
 @catalog_option
 def status_command(name: str, catalog_path: str) -> None:
     """Show VM NAME at a glance: state, address, GPU, services."""
-    for line in lifecycle.status_lines(_run(name, catalog_path)):
+    for line in status.status_lines(_run(name, catalog_path)):
         click.echo(line)
 
 

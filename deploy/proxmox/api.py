@@ -1,23 +1,17 @@
-"""The Proxmox VE API client: credentials from the environment the bpg provider also reads,
-reads retried a bounded number of times (they are idempotent; transient 500s included), writes never
-retried, and the token kept out of every message.
+"""The Proxmox VE API client: reads retried a bounded number of times (they are idempotent; transient
+500s included), writes never retried, and the token kept out of every message (credentials.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from deploy.errors import PhaseError
 from deploy.proxmox import paths
+from deploy.proxmox.credentials import Credentials, credentials_from_env
 
-ENDPOINT_ENV, TOKEN_ENV, INSECURE_ENV = "PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN", "PROXMOX_VE_INSECURE"
-_TOKEN_RE = re.compile(r"^(?P<user>[^@!\s]+@[^@!\s]+)!(?P<name>[A-Za-z][A-Za-z0-9._-]*)=(?P<secret>\S+)$")
-_TOKEN_SHAPE = "USER@REALM!TOKENID=SECRET, e.g. aimachine@pve!deploy=xxxxxxxx-xxxx-..."
 READ_ATTEMPTS = 3
 # no answer, or a proxy/gateway hiccup
 TRANSIENT = {0, 502, 503, 504, 596, 599}
@@ -37,53 +31,6 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status, self.message = status, message
-
-
-@dataclass(frozen=True)
-class Credentials:
-    endpoint: str
-    user: str
-    token_name: str
-    secret: str
-    insecure: bool
-
-    @property
-    def token_id(self) -> str:
-        """USER@REALM!TOKENID: safe to print, names the token without its secret."""
-        return f"{self.user}!{self.token_name}"
-
-    def redact(self, text: str) -> str:
-        return text.replace(self.secret, "***") if self.secret else text
-
-
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def credentials_from_env(env: dict[str, str] | None = None, phase: str = "preflight") -> Credentials:
-    """Read and check the three variables; a clear error naming each one that is missing or wrong."""
-    env = dict(os.environ if env is None else env)
-    endpoint = env.get(ENDPOINT_ENV, "").strip()
-    token = env.get(TOKEN_ENV, "").strip()
-    problems = []
-    if not endpoint:
-        problems.append(f"{ENDPOINT_ENV} is not set (e.g. https://192.168.0.19:8006)")
-    else:
-        url = urlsplit(endpoint)
-        if url.scheme != "https" or not url.hostname or url.path.rstrip("/") not in ("",):
-            problems.append(f"{ENDPOINT_ENV}={endpoint!r} is not https://HOST:PORT "
-                            "(without /api2/json)")
-    match = _TOKEN_RE.match(token)
-    if not token:
-        problems.append(f"{TOKEN_ENV} is not set ({_TOKEN_SHAPE})")
-    elif not match:
-        problems.append(f"{TOKEN_ENV} is not of the form {_TOKEN_SHAPE} (its value is not shown)")
-    if problems:
-        raise PhaseError(phase, "; ".join(problems),
-                         "export the variables (README: Proxmox API token), then re-run")
-    assert match is not None
-    return Credentials(endpoint.rstrip("/"), match["user"], match["name"], match["secret"],
-                       _truthy(env.get(INSECURE_ENV, "")))
 
 
 class Api:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 VERSION = "version"
 PERMISSIONS = "access/permissions"
+NODES = "nodes"
 RESOURCES = "cluster/resources"  # with type=vm: every VM and container the token may see
 NEXTID = "cluster/nextid"
 PCI_MAPPINGS = "cluster/mapping/pci"

@@ -16,8 +16,10 @@ from deploy.proxmox import paths
 from deploy.proxmox import preflight as pf
 from deploy.proxmox import privileges as privs
 from deploy.proxmox.api import Api, ApiError, connect
+from deploy.proxmox.hostfacts import HostFacts, gather
 from deploy.proxmox.messages import denied, translate
 from deploy.proxmox.ownership import holder_on
+from deploy.proxmox.rollback import rollback
 from deploy.proxmox.terraform import MAPPING_ADDRESS, VM_ADDRESS, Terraform, TerraformError, resolve_binary
 from deploy.proxmox.tfplan import Plan
 from deploy.reach import ssh, state
@@ -32,7 +34,7 @@ class Run:
     echo: Echo
     verbose: bool = False
     api: Api | None = None
-    facts: pf.HostFacts | None = None
+    facts: HostFacts | None = None
     findings: list[pf.Finding] = field(default_factory=list)
     created: bool = False  # this run created the VM: its SSH host key is new
     allow_replace: bool = False  # the admin allows a plan that destroys or replaces the VM
@@ -53,7 +55,7 @@ def preflight(run: Run) -> None:
     if run.verbose:
         run.echo(f"  endpoint {api.creds.endpoint}, token {api.creds.token_id}, node {run.node}")
     try:
-        run.facts = pf.gather(api, run.catalog, run.vm)
+        run.facts = gather(api, run.catalog, run.vm)
         run.findings = pf.judge(run.catalog, run.vm, run.facts)
     except ApiError as err:
         run.findings = [pf.api_failure(err, api.creds.endpoint, api.creds.token_id)]
@@ -184,38 +186,6 @@ def settle_mapping(api: Api, tf: Terraform, run: Run) -> None:
     tf.manage_mapping = bool(in_state) or not on_host
     if not tf.manage_mapping:
         run.echo(f"  using the existing PCI mapping {name} (not managed here: never changed or deleted)")
-
-
-def rollback(run: Run, tf: Terraform) -> str:
-    """Remove the VM this run created: Terraform first, then stop + purge through the API."""
-    api, vmid, node = run.client("provision"), run.vm.vmid, run.node
-    found = holder_on(api, vmid)
-    if not found.exists:
-        return f"no VM {vmid} was created"
-    if found.foreign(run.vm.name):  # someone else's VM took the id: hands off
-        return f"VM {vmid} is now {found.name!r}, not ours: left alone"
-    run.echo(f"  rolling back: removing VM {vmid}, which this run created")
-    try:
-        tf.destroy_vm()
-    except TerraformError:
-        run.echo("  terraform destroy failed; removing the VM through the API")
-    found = holder_on(api, vmid)
-    if not found.exists:
-        return f"rolled back: VM {vmid} removed"
-    if found.foreign(run.vm.name):
-        return f"VM {vmid} is now {found.name!r}, not ours: left alone"
-    try:
-        if api.get(paths.vm_status(node, vmid)).get("status") == "running":
-            api.wait_task(node, api.post(paths.vm_stop(node, vmid)), 120)
-        status = api.wait_task(node, api.delete(paths.vm(node, vmid), purge=1,
-                                                **{"destroy-unreferenced-disks": 1}), 300)
-    except ApiError as err:
-        status = err.message
-    if not holder_on(api, vmid).exists:
-        return f"rolled back: VM {vmid} removed"
-    raise PhaseError("provision", f"rollback failed: VM {vmid} {run.vm.name} still exists ({status})",
-                     f"remove it on the node: `qm stop {vmid}; qm destroy {vmid} --purge "
-                     "--destroy-unreferenced-disks 1`")
 
 
 def _stop_if_denied(run: Run, err: ApiError) -> None:

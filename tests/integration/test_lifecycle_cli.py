@@ -1,10 +1,11 @@
-"""`aimachine status` and `aimachine destroy` through the real CLI against the simulator."""
+"""`aimachine status` and `aimachine destroy` through the CLI (in this process) against the simulator,
+with the real Terraform and provider."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_aimachine
+from tests.conftest import invoke_aimachine
 from tests.pve_sim.cli_env import cli_env, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state
 
@@ -19,7 +20,7 @@ def _state(tmp_path: Path) -> dict:
 
 def _cli(sim, tmp_path: Path, *args: str, **env: str):
     catalog = write_catalog(tmp_path)
-    result = run_aimachine(*args, "--catalog", str(catalog), env=cli_env(sim, tmp_path, **env))
+    result = invoke_aimachine(*args, "--catalog", str(catalog), env=cli_env(sim, tmp_path, **env))
     out = result.stdout + result.stderr
     assert SECRET not in out and "Traceback" not in out
     return result

@@ -9,6 +9,7 @@ import pytest
 
 from deploy.catalog.schema import load_catalog
 from deploy.proxmox import provision as prov
+from deploy.proxmox.rollback import rollback
 from tests.pve_sim.cli_env import write_catalog
 from tests.pve_sim.fixture import healthy_state
 
@@ -40,7 +41,7 @@ def test_a_vm_of_another_name_at_the_id_is_left_alone(pve_sim, tmp_path: Path, m
     state["nodes"][NODE]["vms"][140] = {"name": "database", "status": "running", "config": {}}
     sim = pve_sim(state)
     tf = RecordingTerraform()
-    outcome = prov.rollback(_run(sim, tmp_path, monkeypatch), tf)
+    outcome = rollback(_run(sim, tmp_path, monkeypatch), tf)
     assert outcome == "VM 140 is now 'database', not ours: left alone"
     assert tf.destroyed == 0, "terraform destroy would remove VM 140 by id"
     assert sim.changes() == [] and sim.vms()[140]["name"] == "database"
@@ -57,7 +58,7 @@ def test_a_vm_that_took_the_id_during_the_destroy_is_left_alone(pve_sim, tmp_pat
             140, {"name": "database", "status": "running", "config": {}}))
 
     tf = RecordingTerraform(then=someone_else_takes_140)
-    outcome = prov.rollback(_run(sim, tmp_path, monkeypatch), tf)
+    outcome = rollback(_run(sim, tmp_path, monkeypatch), tf)
     assert outcome == "VM 140 is now 'database', not ours: left alone"
     assert tf.destroyed == 1
     assert sim.changes() == [], "no stop or purge of someone else's VM"

@@ -10,8 +10,8 @@ import yaml
 from deploy.catalog.schema import load_catalog
 from deploy.errors import PhaseError
 from deploy.proxmox import preflight as pf
-from deploy.proxmox.api import credentials_from_env
 from deploy.proxmox.cloudinit import read_public_key, render_user_data, snippet_volume
+from deploy.proxmox.credentials import credentials_from_env
 from deploy.proxmox.messages import translate
 from deploy.reach.address import agent_ipv4
 from tests.pve_sim.cli_env import PUBLIC_KEY, write_catalog

@@ -1,0 +1,47 @@
+"""Rollback after a failed apply: remove the VM this run created (Terraform first, then stop and purge
+through the API), never one that holds the id under another name, and confirm it is gone."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deploy.errors import PhaseError
+from deploy.proxmox import paths
+from deploy.proxmox.api import ApiError
+from deploy.proxmox.ownership import holder_on
+from deploy.proxmox.terraform import Terraform, TerraformError
+
+if TYPE_CHECKING:
+    from deploy.proxmox.provision import Run
+
+
+def rollback(run: Run, tf: Terraform) -> str:
+    """Remove the VM this run created: Terraform first, then stop + purge through the API."""
+    api, vmid, node = run.client("provision"), run.vm.vmid, run.node
+    found = holder_on(api, vmid)
+    if not found.exists:
+        return f"no VM {vmid} was created"
+    if found.foreign(run.vm.name):  # someone else's VM took the id: hands off
+        return f"VM {vmid} is now {found.name!r}, not ours: left alone"
+    run.echo(f"  rolling back: removing VM {vmid}, which this run created")
+    try:
+        tf.destroy_vm()
+    except TerraformError:
+        run.echo("  terraform destroy failed; removing the VM through the API")
+    found = holder_on(api, vmid)
+    if not found.exists:
+        return f"rolled back: VM {vmid} removed"
+    if found.foreign(run.vm.name):
+        return f"VM {vmid} is now {found.name!r}, not ours: left alone"
+    try:
+        if api.get(paths.vm_status(node, vmid)).get("status") == "running":
+            api.wait_task(node, api.post(paths.vm_stop(node, vmid)), 120)
+        status = api.wait_task(node, api.delete(paths.vm(node, vmid), purge=1,
+                                                **{"destroy-unreferenced-disks": 1}), 300)
+    except ApiError as err:
+        status = err.message
+    if not holder_on(api, vmid).exists:
+        return f"rolled back: VM {vmid} removed"
+    raise PhaseError("provision", f"rollback failed: VM {vmid} {run.vm.name} still exists ({status})",
+                     f"remove it on the node: `qm stop {vmid}; qm destroy {vmid} --purge "
+                     "--destroy-unreferenced-disks 1`")
