@@ -100,7 +100,10 @@ def driver_version(out: Output) -> Verdict:
 
 
 def open_driver_package(out: Output) -> Verdict:
-    """`dpkg-query -W -f='${Package} ${Status}\\n' 'nvidia-driver-*'`: an installed -open package."""
+    """`dpkg-query -W -f='${Package} ${Status}\\n' 'nvidia-driver-*'`: an installed -open package.
+    dpkg-query exits 1 when nothing matches; any other failure is the command's, not the driver's."""
+    if out.rc not in (0, 1):
+        return _failed(out) or Verdict(False, "no output")
     installed = [ln.split()[0] for ln in out.stdout.splitlines()
                  if ln.strip().endswith("install ok installed")]
     drivers = [p for p in installed if DRIVER_PACKAGE.match(p)]
@@ -199,7 +202,8 @@ def unit_users(out: Output) -> Verdict:
         return bad
     pairs = [ln.split() for ln in out.stdout.splitlines() if ln.strip()]
     if not pairs or any(len(p) < 2 for p in pairs):
-        return Verdict(False, "a service has no running main process: " + out.stdout.strip())
+        listed = "; ".join(" ".join(p) for p in pairs) or "nothing listed"
+        return Verdict(False, f"a service has no running main process: {listed}")
     found = ", ".join(f"{unit} as {user}" for unit, user, *_ in pairs)
     return Verdict(all(user != "root" for _, user, *_ in pairs), found)
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import shutil
 
-from tests.golden import GOLDEN, golden_path, rendered_files, shipped_vm
+from tests.golden import (
+    GOLDEN,
+    JUDGEMENTS,
+    ROOT,
+    VERDICTS,
+    golden_path,
+    rendered_files,
+    shipped_vm,
+    verify_cases,
+)
+from tests.golden.preflight_scenarios import render
 
 
 def main() -> None:
@@ -15,6 +25,10 @@ def main() -> None:
         path.write_text(made.content)
         path.chmod(int(made.mode, 8))
         print(path)
+    VERDICTS.write_text(render(str(ROOT / "catalog.yml")))
+    print(VERDICTS)
+    JUDGEMENTS.write_text(verify_cases.render())
+    print(JUDGEMENTS)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""Every verify check's judge on the healthy VM's real outputs (tests/fixtures/verify/healthy-vm.json)
+and on the broken outputs an admin may meet, each in its command's real format; the verdicts are a
+golden file (tests/golden/verify-verdicts.txt), reviewed by eye once."""
+
+from __future__ import annotations
+
+import json
+
+from deploy.catalog.schema import load_catalog
+from deploy.verify import checks as v
+from deploy.verify import judges
+from tests.conftest import FIXTURES, ROOT
+
+Out = judges.Output
+SMI = "NVIDIA GeForce RTX 5060 Ti, 16311 MiB, 580.95.05\n"
+REFUSED = Out(255, "", "ssh: connect to host 10.0.0.140 port 22: Connection refused\n")
+CASES: dict[str, dict[str, Out]] = {
+    "ping": {"all lost": Out(1, "3 packets transmitted, 0 received, 100% packet loss, time 2051ms\n"),
+             "one of three": Out(0, "3 packets transmitted, 1 received, 66.6667% packet loss, time 2003ms\n"),
+             "busybox wording": Out(0, "3 packets transmitted, 3 packets received, 0% packet loss\n"),
+             "no summary": Out(0, "PING 10.0.0.140 (10.0.0.140) 56(84) bytes of data.\n")},
+    "ssh": {"another host": Out(0, "ubuntu\n")},
+    "lspci": {"another NVIDIA card": Out(0, "01:00.0 VGA compatible controller [0300]: NVIDIA Corporation "
+                                            "AD102 [GeForce RTX 4090] [10de:2684] (rev a1)\n"),
+              "no NVIDIA device": Out(0, "00:01.0 VGA compatible controller [0300]: Device [1234:1111] "
+                                         "(rev 02)\n"),
+              "upper-case ids": Out(0, "01:00.0 VGA compatible controller [0300]: NVIDIA Corporation Device "
+                                       "[10DE:2D04] (rev a1)\n")},
+    "gpu-name": {"another card": Out(0, "NVIDIA GeForce RTX 4090, 24564 MiB, 580.95.05\n"),
+                 "header only": Out(0, "name, memory.total [MiB], driver_version\n"),
+                 "no devices": Out(0, "No devices were found\n"),
+                 "driver not loaded": Out(9, "NVIDIA-SMI has failed because it couldn't communicate with "
+                                             "the NVIDIA driver. Make sure that the latest NVIDIA driver is "
+                                             "installed and running. This can also happen if the driver "
+                                             "is loaded for a different kernel than the one that is "
+                                             "running.\n")},
+    "gpu-memory": {"an 8 GB card": Out(0, "NVIDIA GeForce RTX 5060 Ti, 8151 MiB, 580.95.05\n"),
+                   "exactly the minimum": Out(0, "NVIDIA GeForce RTX 5060 Ti, 15872 MiB, 580.95.05\n"),
+                   "one MiB short": Out(0, "NVIDIA GeForce RTX 5060 Ti, 15871 MiB, 580.95.05\n")},
+    "driver-version": {"not available": Out(0, "NVIDIA GeForce RTX 5060 Ti, 16311 MiB, [N/A]\n"),
+                       "two-part version": Out(0, "NVIDIA GeForce RTX 5060 Ti, 16311 MiB, 580.95\n"),
+                       "no driver column": Out(0, "NVIDIA GeForce RTX 5060 Ti, 16311 MiB\n")},
+    "driver-open": {"closed": Out(0, "nvidia-driver-580 install ok installed\n"),
+                    "open and closed": Out(0, "nvidia-driver-580 install ok installed\n"
+                                              "nvidia-driver-580-open install ok installed\n"),
+                    "removed, config left": Out(0, "nvidia-driver-580-open deinstall ok config-files\n"),
+                    "none": Out(1, "", "dpkg-query: no packages found matching nvidia-driver-*\n")},
+    "dmesg": {"init failed": Out(0, "[  5.1] NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x22:0x56:884)\n"
+                                    "[  5.2] NVRM: Xid (PCI:0000:01:00): 79, GPU has fallen off the bus.\n"),
+              "one Xid": Out(0, "[ 99.0] NVRM: Xid (PCI:0000:01:00): 13, Graphics Exception\n"),
+              "no sudo": Out(1, "", "sudo: a password is required\n")},
+    "nvcc": {"12.6": Out(0, "Cuda compilation tools, release 12.6, V12.6.85\n"),
+             "13.0": Out(0, "Cuda compilation tools, release 13.0, V13.0.48\n"),
+             "not installed": Out(127, "", "bash: line 1: nvcc: command not found\n"),
+             "no release line": Out(0, "nvcc: NVIDIA (R) Cuda compiler driver\n")},
+    "vllm-venv": {"older vLLM": Out(0, "0.31.0\n"),
+                  "not installed": Out(1, "", "Traceback (most recent call last):\nModuleNotFoundError\n")},
+    "vllm-unit": {"inactive": Out(3, "inactive\n"), "failed": Out(3, "failed\n")},
+    "vllm-health": {"nothing answers": Out(7, "000"), "loading": Out(0, "503"), "empty": Out(0, "")},
+    "vllm-gpu": {"only Ollama on the GPU": Out(0, "1234 0::/system.slice/ollama.service\n"),
+                 "nothing on the GPU": Out(0, "")},
+    "ollama-path": {"missing": Out(1, "")},
+    "ollama-version": {"older": Out(0, "ollama version is 0.12.0\n"),
+                       "no server": Out(0, "", "Warning: could not connect to a running Ollama instance\n"
+                                               "Warning: client version is 0.13.5\n"),
+                       "garbage": Out(0, "something else\n")},
+    "ollama-list": {"model missing": Out(0, "NAME    ID    SIZE    MODIFIED\n"),
+                    "tagged latest": Out(0, "NAME                  ID              SIZE      MODIFIED\n"
+                                            "llama3.2:3b:latest    a80c4f17acd5    2.0 GB    now\n"),
+                    "server down": Out(0, "Error: could not connect to ollama app, is it running?\n")},
+    "ollama-gpu": {"CPU fallback": Out(0, 'level=INFO source=types.go:130 msg="inference compute" id=cpu '
+                                          'library=cpu compute="" name=cpu description=cpu\n'),
+                   "no journal line": Out(1, ""),
+                   "CUDA after CPU": Out(0, 'msg="inference compute" library=cpu\nmsg="inference compute" '
+                                            'library=CUDA description="NVIDIA GeForce RTX 5060 Ti"\n')},
+    "services-not-root": {"vLLM as root": Out(0, "vllm root\nollama ollama\n"),
+                          "not running": Out(0, "vllm\nollama ollama\n")},
+    "listeners": {"vLLM open to the network": Out(0, "LISTEN 0 4096 0.0.0.0:8000 0.0.0.0:*\n"
+                                                     "LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:*\n"),
+                  "Ollama missing": Out(0, "LISTEN 0 4096 127.0.0.1:8000 0.0.0.0:*\n"),
+                  "IPv6 loopback too": Out(0, "LISTEN 0 4096 127.0.0.1:8000 0.0.0.0:*\n"
+                                              "LISTEN 0 4096 [::1]:8000 [::]:*\n"
+                                              "LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:*\n")},
+}
+# listeners when a service is exposed (services.*.expose: true): wider is allowed, nothing is not
+EXPOSED = {"open on all addresses": Out(0, "LISTEN 0 4096 0.0.0.0:8000 0.0.0.0:*\n"),
+           "closed": Out(0, "LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:*\n")}
+LONG = Out(1, "", "x" * 200 + "\n")  # a first line over 160 characters is cut
+
+
+def render() -> str:
+    vm = load_catalog(ROOT / "catalog.yml").vm("vm-llm-aimachine")
+    healthy = json.loads((FIXTURES / "verify" / "healthy-vm.json").read_text())["outputs"]
+    lines = []
+    for check in v.checks_for(vm, "10.0.0.140"):
+        cases = {"healthy": Out(**healthy[check.name]), **CASES.get(check.name, {}),
+                 "command failed": REFUSED, "no output": Out(0, "")}
+        for label, out in cases.items():
+            verdict = check.judge(out)
+            lines.append(f"{check.name} / {label}: {'ok  ' if verdict.passed else 'FAIL'} {verdict.found}")
+    for label, out in EXPOSED.items():
+        verdict = judges.listeners(out, {"0.0.0.0:8000": True})
+        lines.append(f"listeners exposed / {label}: {'ok  ' if verdict.passed else 'FAIL'} {verdict.found}")
+    verdict = judges.exact_text(LONG, "x")
+    lines.append(f"a long error line: {verdict.found}")
+    return "\n".join(lines) + "\n"
