@@ -186,12 +186,20 @@ def ipv4_config(value: Any) -> str:
     return found
 
 
+_HTTPS_URL = "an https URL of the Proxmox API without a path, e.g. https://192.168.0.19:8006"
+
+
 def https_url(value: Any) -> str:
-    return pattern(
-        r"https://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?",
-        "an https URL of the Proxmox API without a path, e.g. https://192.168.0.19:8006",
-        "leave out /api2/json: it is added for you",
-    )(value)
+    try:
+        return pattern(r"https://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?", _HTTPS_URL)(value)
+    except Invalid as bad:
+        if bad.hint or not isinstance(value, str):
+            raise
+        if "/api2" in value:
+            raise Invalid(_HTTPS_URL, "leave out /api2/json: it is added for you") from None
+        if value.startswith("http://"):
+            raise Invalid(_HTTPS_URL, "the Proxmox API answers on https (port 8006)") from None
+        raise
 
 
 def absolute_path(value: Any) -> str:
@@ -215,12 +223,18 @@ def version(value: Any) -> str:
     return pattern(r"\d+\.\d+(\.\d+)*([.\-+]?[A-Za-z0-9.]+)?", "a version like 0.32.0")(value)
 
 
+_PCI = "a PCI address DDDD:BB:DD or DDDD:BB:DD.F in hex, e.g. 0000:01:00"
+
+
 def pci_address(value: Any) -> str:
-    return pattern(
-        r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.[0-7])?",
-        "a PCI address DDDD:BB:DD or DDDD:BB:DD.F in hex, e.g. 0000:01:00",
-        "without the function (.0) all functions of the card pass through: GPU and its audio",
-    )(value).lower()
+    try:
+        return pattern(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.[0-7])?", _PCI)(value).lower()
+    except Invalid as bad:
+        if not bad.hint and isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.\d)?",
+                                                                   value.strip()):
+            raise Invalid(_PCI, f"add the domain: 0000:{value.strip().split('.')[0]} (without the function "
+                                "(.0) all functions of the card pass through: GPU and its audio)") from None
+        raise
 
 
 def vendor_device(value: Any) -> str:
@@ -233,8 +247,9 @@ def vendor_device(value: Any) -> str:
 
 def cuda_toolkit(value: Any) -> str:
     allowed = "cuda-toolkit-MAJOR-MINOR at 12-8 or newer, e.g. cuda-toolkit-12-8"
-    found = pattern(r"cuda-toolkit-\d+-\d+", allowed,
-                    "never 'cuda' or 'cuda-drivers': they replace the Ubuntu driver")(value)
+    if isinstance(value, str) and value.strip().split("-")[0:2] in (["cuda"], ["cuda", "drivers"]):
+        raise Invalid(allowed, "never 'cuda' or 'cuda-drivers': they replace the Ubuntu driver")
+    found = pattern(r"cuda-toolkit-\d+-\d+", allowed)(value)
     major, minor = (int(x) for x in found.split("-")[2:])
     if (major, minor) < (12, 8):
         raise Invalid(allowed, "the RTX 5060 Ti (sm_120) needs CUDA 12.8 or newer")
@@ -254,3 +269,18 @@ volume_id = pattern(
     "a Proxmox volume id of a cloud image, e.g. local:iso/noble-server-cloudimg-amd64.img",
 )
 cpu_type = pattern(r"[A-Za-z0-9\-_.]+", "a Proxmox CPU type, e.g. host")
+
+
+_PUBLIC_KEY_FILE = "a path to an SSH public key file ending in .pub, e.g. ~/.ssh/id_ed25519.pub"
+
+
+def public_key_file(value: Any) -> str:
+    try:
+        return pattern(r"[^\n]+\.pub", _PUBLIC_KEY_FILE)(value)
+    except Invalid as bad:
+        if bad.hint or not isinstance(value, str) or not value.strip():
+            raise
+        if value.strip().startswith(("ssh-", "ecdsa-", "sk-")):
+            raise Invalid(_PUBLIC_KEY_FILE, "the key itself never goes into the catalog: name the file that "
+                                            "holds it") from None
+        raise Invalid(_PUBLIC_KEY_FILE, "name the public half, the file ending in .pub") from None

@@ -57,10 +57,9 @@ class Proxmox:
 @dataclass(frozen=True, kw_only=True)
 class Login:
     user: str = spec(chk.unix_user, "ubuntu", "the login user cloud-init creates (sudo, key only)")
-    ssh_public_key_file: str = spec(chk.pattern(
-        r"[^\n]+\.pub", "a path to an SSH public key file ending in .pub, e.g. ~/.ssh/id_ed25519.pub",
-        "the key itself never goes into the catalog: name the file that holds it"),
-        doc="the public key's file (the key never goes in the catalog); cloud-init installs it")
+    ssh_public_key_file: str = spec(chk.public_key_file,
+                                    doc="the public key's file (the key never goes in the catalog); "
+                                        "cloud-init installs it")
     ssh_private_key_file: str | None = spec(chk.text("a path to the matching private key"), None,
                                             "default: the public key path without .pub")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 
 from tests.golden import (
+    CHECKS,
     GOLDEN,
     JUDGEMENTS,
     ROOT,
     VERDICTS,
+    catalog_cases,
     golden_path,
     rendered_files,
     shipped_vm,
@@ -29,6 +31,8 @@ def main() -> None:
     print(VERDICTS)
     JUDGEMENTS.write_text(verify_cases.render())
     print(JUDGEMENTS)
+    CHECKS.write_text(catalog_cases.render())
+    print(CHECKS)
 
 
 if __name__ == "__main__":
