@@ -107,7 +107,10 @@ def module_metapackages(package: str, installed: list[str] | set[str] | dict) ->
     if not found:
         return []
     prefix = f"linux-modules-nvidia-{found['branch']}{found['server'] or ''}{found['open'] or ''}-"
-    return sorted(name for name in installed if name.startswith(prefix) and name[len(prefix):][:1].isalpha())
+    flavours = (name[len(prefix):] for name in installed if name.startswith(prefix))
+    # a flavour (generic, generic-hwe-24.04, lowlatency) starts with a letter; 580's prefix also starts
+    # 580-open's and 580-server's packages, which are not this driver's
+    return sorted(prefix + f for f in flavours if f[:1].isalpha() and not f.startswith(("open", "server")))
 
 
 KEYRING_URL = (

@@ -6,11 +6,13 @@ import shutil
 
 from tests.golden import (
     CHECKS,
+    DRIVERS,
     GOLDEN,
     JUDGEMENTS,
     ROOT,
     VERDICTS,
     catalog_cases,
+    driver_cases,
     golden_path,
     rendered_files,
     shipped_vm,
@@ -33,6 +35,8 @@ def main() -> None:
     print(JUDGEMENTS)
     CHECKS.write_text(catalog_cases.render())
     print(CHECKS)
+    DRIVERS.write_text(driver_cases.render())
+    print(DRIVERS)
 
 
 if __name__ == "__main__":
