@@ -20,6 +20,7 @@ VERDICTS = Path(__file__).resolve().parent / "preflight-verdicts.txt"  # preflig
 JUDGEMENTS = Path(__file__).resolve().parent / "verify-verdicts.txt"  # verify_cases.py
 CHECKS = Path(__file__).resolve().parent / "catalog-checks.txt"  # catalog_cases.py
 DRIVERS = Path(__file__).resolve().parent / "driver-choices.txt"  # driver_cases.py
+PRIVILEGES = Path(__file__).resolve().parent / "privileges.txt"  # privilege_cases.py
 SNIPPET_DIR = "snippets"  # the user-data, as written to the node's snippets storage
 PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdvbGRlbmtleWZvcnRlc3Rzb25seTAwMDAwMDAwMDAwMDA "
               "golden@aimachine")

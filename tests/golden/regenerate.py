@@ -9,11 +9,13 @@ from tests.golden import (
     DRIVERS,
     GOLDEN,
     JUDGEMENTS,
+    PRIVILEGES,
     ROOT,
     VERDICTS,
     catalog_cases,
     driver_cases,
     golden_path,
+    privilege_cases,
     rendered_files,
     shipped_vm,
     verify_cases,
@@ -37,6 +39,8 @@ def main() -> None:
     print(CHECKS)
     DRIVERS.write_text(driver_cases.render())
     print(DRIVERS)
+    PRIVILEGES.write_text(privilege_cases.render())
+    print(PRIVILEGES)
 
 
 if __name__ == "__main__":
