@@ -1,5 +1,6 @@
-"""Rollback never touches a VM it does not own: when the catalog's VM id belongs to a VM of another
-name (before Terraform's destroy or after it), it is left alone, with no write to the API."""
+"""Rollback removes the VM its run created and nothing else: when the catalog's VM id belongs to a VM of
+another name (before Terraform's destroy or after it), it is left alone, with no write to the API; when
+Terraform's destroy fails, the API stops and purges ours; when that fails too, the admin is told how."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from deploy.catalog.schema import load_catalog
+from deploy.errors import PhaseError
 from deploy.proxmox import provision as prov
 from deploy.proxmox.rollback import rollback
+from deploy.proxmox.terraform import TerraformError
 from tests.pve_sim.cli_env import write_catalog
 from tests.pve_sim.fixture import healthy_state
 
@@ -17,23 +20,33 @@ NODE = "android-19"
 
 
 class RecordingTerraform:
-    """Terraform's destroy as rollback calls it: recorded, and `then` run as its effect on the host."""
+    """Terraform's destroy as rollback calls it: recorded, and `then` run as its effect on the host
+    (raising TerraformError when `fails`)."""
 
-    def __init__(self, then=None):
+    def __init__(self, then=None, fails: bool = False):
         self.destroyed = 0
         self.then = then
+        self.fails = fails
 
     def destroy_vm(self) -> None:
         self.destroyed += 1
         if self.then:
             self.then()
+        if self.fails:
+            raise TerraformError("destroy", 1, "Error: unexpected EOF")
 
 
-def _run(sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> prov.Run:
+def _run(sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, said: list | None = None) -> prov.Run:
     for key, value in sim.env().items():
         monkeypatch.setenv(key, value)
     cat = load_catalog(write_catalog(tmp_path))
-    return prov.Run(cat, cat.vm("vm-llm-aimachine"), echo=lambda line: None)
+    return prov.Run(cat, cat.vm("vm-llm-aimachine"), echo=(said.append if said is not None else print))
+
+
+def _ours(status: str = "running") -> dict:
+    state = healthy_state()
+    state["nodes"][NODE]["vms"][140] = {"name": "vm-llm-aimachine", "status": status, "config": {}}
+    return state
 
 
 def test_a_vm_of_another_name_at_the_id_is_left_alone(pve_sim, tmp_path: Path, monkeypatch) -> None:
@@ -63,3 +76,49 @@ def test_a_vm_that_took_the_id_during_the_destroy_is_left_alone(pve_sim, tmp_pat
     assert tf.destroyed == 1
     assert sim.changes() == [], "no stop or purge of someone else's VM"
     assert sim.vms()[140]["name"] == "database"
+
+
+def test_no_vm_created_means_nothing_to_do(pve_sim, tmp_path: Path, monkeypatch) -> None:
+    sim = pve_sim(healthy_state())
+    tf = RecordingTerraform()
+    assert rollback(_run(sim, tmp_path, monkeypatch), tf) == "no VM 140 was created"
+    assert tf.destroyed == 0 and sim.changes() == []
+
+
+def test_terraform_removes_ours(pve_sim, tmp_path: Path, monkeypatch) -> None:
+    sim = pve_sim(_ours())
+    said: list[str] = []
+    tf = RecordingTerraform(then=lambda: sim.edit(lambda s: s["nodes"][NODE]["vms"].pop(140)))
+    assert rollback(_run(sim, tmp_path, monkeypatch, said), tf) == "rolled back: VM 140 removed"
+    assert said == ["  rolling back: removing VM 140, which this run created"]
+    assert sim.changes() == [], "Terraform did it: no API write of ours"
+
+
+@pytest.mark.parametrize("status", ["running", "stopped"])
+def test_the_api_stops_and_purges_ours_when_terraform_fails(pve_sim, tmp_path: Path, monkeypatch,
+                                                             status) -> None:
+    sim = pve_sim(_ours(status))
+    said: list[str] = []
+    outcome = rollback(_run(sim, tmp_path, monkeypatch, said), RecordingTerraform(fails=True))
+    assert outcome == "rolled back: VM 140 removed"
+    assert said == ["  rolling back: removing VM 140, which this run created",
+                    "  terraform destroy failed; removing the VM through the API"]
+    writes = [(c["method"], c["path"], c["params"]) for c in sim.changes()]
+    stop = [("POST", f"/nodes/{NODE}/qemu/140/status/stop", {})] if status == "running" else []
+    assert writes == [*stop, ("DELETE", f"/nodes/{NODE}/qemu/140",
+                              {"purge": "1", "destroy-unreferenced-disks": "1"})]
+    assert 140 not in sim.vms() and 120 in sim.vms()
+
+
+def test_a_failed_purge_says_how_to_remove_the_vm(pve_sim, tmp_path: Path, monkeypatch) -> None:
+    state = _ours("stopped")
+    state["faults"] = [{"method": "DELETE", "path": f"/nodes/{NODE}/qemu/140", "status": 500,
+                        "message": "unable to destroy: storage busy"}]
+    sim = pve_sim(state)
+    with pytest.raises(PhaseError) as err:
+        rollback(_run(sim, tmp_path, monkeypatch, []), RecordingTerraform(fails=True))
+    assert err.value.phase == "provision"
+    assert err.value.message == ("rollback failed: VM 140 vm-llm-aimachine still exists "
+                                 "(unable to destroy: storage busy)")
+    assert err.value.remedy == ("remove it on the node: `qm stop 140; qm destroy 140 --purge "
+                                "--destroy-unreferenced-disks 1`")
