@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import LAB_ENV, ROOT, run_aimachine
-from tests.pve_sim.cli_env import SHIPPED_IMAGE, cli_env
+from tests.harness.catalog import build_catalog
+from tests.pve_sim.cli_env import cli_env
 from tests.pve_sim.fixture import IMPORT_IMAGE, TOKEN, PveSim, healthy_state
 
 LAB = bool(LAB_ENV.get("PROXMOX_VE_ENDPOINT"))
@@ -95,24 +96,16 @@ def write_sim_catalog(tmp: Path, key: Path, admin_network: str = "192.168.0.0/24
     Everything Proxmox sees (id, name, cores, memory, disk, GPU) stays as shipped; the image is the same
     cloud image in `import` content, which the provider imports through the API (the shipped `iso` one
     it imports over SSH to the node, which the simulator is not)."""
-    text = (ROOT / "catalog.yml").read_text()
-    replacements = {
-        "~/.ssh/id_ed25519.pub": f"{key}.pub",
-        "        models: [llama3.2:3b]": "        models: []",
-        '        version: "0.13.5"\n': '        version: "0.13.5"\n        url: file://'
-        + PAYLOADS_IN_HOST + "/ollama/v{version}/ollama-linux-amd64.tar.zst\n",
-        '        version: "0.32.0"\n': '        version: "0.32.0"\n        python: "3.11"\n'
-        f"        index_url: file://{PAYLOADS_IN_HOST}/simple\n"
-        f"        torch_index_url: file://{PAYLOADS_IN_HOST}/simple\n",
-        "admin_network: 192.168.0.0/24": f"admin_network: {admin_network}",
-        SHIPPED_IMAGE: IMPORT_IMAGE,
-    }
-    for old, new in replacements.items():
-        assert old in text, f"catalog.yml no longer has {old!r}"
-        text = text.replace(old, new)
-    path = tmp / "catalog.yml"
-    path.write_text(text)
-    return path
+    return build_catalog(tmp, vm={
+        "login.ssh_public_key_file": f"{key}.pub",
+        "services.ollama.models": [],
+        "services.ollama.url": f"file://{PAYLOADS_IN_HOST}/ollama/v{{version}}/ollama-linux-amd64.tar.zst",
+        "services.vllm.python": "3.11",
+        "services.vllm.index_url": f"file://{PAYLOADS_IN_HOST}/simple",
+        "services.vllm.torch_index_url": f"file://{PAYLOADS_IN_HOST}/simple",
+        "firewall.admin_network": admin_network,
+        "image": IMPORT_IMAGE,
+    })
 
 
 def throwaway_key(tmp: Path) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests.harness.catalog import build_catalog
 from tests.harness.terraform_tools import require_tools, scratch_module
 from tests.pve_sim.fixture import IMPORT_IMAGE, ROOT, PveSim
 
@@ -22,10 +23,8 @@ def write_catalog(tmp: Path, endpoint: str = "https://192.168.0.19:8006", image:
     key = tmp / "id_test.pub"
     key.write_text(PUBLIC_KEY + "\n")
     (tmp / "id_test").write_text("not a real private key\n")
-    text = (ROOT / "catalog.yml").read_text().replace("~/.ssh/id_ed25519.pub", str(key))
-    path = tmp / "catalog.yml"
-    path.write_text(text.replace("https://192.168.0.19:8006", endpoint).replace(SHIPPED_IMAGE, image))
-    return path
+    return build_catalog(tmp, vm={"login.ssh_public_key_file": str(key), "image": image},
+                         proxmox={"endpoint": endpoint})
 
 
 def cli_env(sim: PveSim, tmp: Path, **extra: str) -> dict[str, str]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.harness.catalog import build_catalog
 from tests.unit.bench.standin import Script, StandIn
 
 
@@ -20,12 +19,7 @@ def standin() -> Iterator[StandIn]:
 
 def write_bench_catalog(folder: Path) -> Path:
     """The shipped catalog with one Ollama model to bench."""
-    text = (ROOT / "catalog.yml").read_text()
-    text, found = re.subn(r"models: \[[^\]]*\]", "models: [llama3.1:8b]", text, count=1)
-    assert found == 1
-    path = folder / "catalog.yml"
-    path.write_text(text)
-    return path
+    return build_catalog(folder, vm={"services.ollama.models": ["llama3.1:8b"]})
 
 
 @pytest.fixture
