@@ -15,6 +15,8 @@ from deploy.verify import checks as verify
 from tests.conftest import ROOT
 from tests.docs.doc_references import acceptance_problems, decisions_problems, spec_ids
 
+pytestmark = pytest.mark.lint
+
 ACCEPTANCE = (ROOT / "docs" / "ACCEPTANCE.md").read_text()
 DECISIONS = (ROOT / "docs" / "DECISIONS.md").read_text()
 REQUIREMENTS = ROOT.parent / "shared" / "REQUIREMENTS.md"

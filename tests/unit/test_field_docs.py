@@ -12,6 +12,8 @@ from deploy.catalog import schema
 from deploy.catalog.docs import TABLES, fields, table, with_table
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.lint
+
 
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_the_committed_table_is_the_generated_one(name):

@@ -6,7 +6,11 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.lint
 
 MAKEFILE = (ROOT / "Makefile").read_text()
 
