@@ -77,7 +77,7 @@ def test_a_missing_row_an_unknown_check_and_an_unproven_ci_claim_are_found():
     doc = "\n".join(line for line in ACCEPTANCE.splitlines() if not line.startswith("| NFR-13 |"))
     doc = doc.replace("`verify:gpu-memory`", "`verify:gpu-vram`", 1)
     ac8 = next(line for line in doc.splitlines() if line.startswith("| AC-8 |"))
-    cited = "`tests/unit/test_catalog.py::test_shipped_catalog_is_valid_and_complete`"
+    cited = "`tests/unit/catalog/test_catalog.py::test_shipped_catalog_is_valid_and_complete`"
     doc = doc.replace(ac8, ac8.replace(cited, "`aimachine catalog`"))
     found = "\n".join(problems(doc))
     assert "NFR-13: no row" in found
