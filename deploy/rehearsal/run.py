@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -211,11 +212,29 @@ def rehearse(catalog_path: str, name: str, options: RehearsalOptions, echo: Echo
     scratch = Path(tempfile.mkdtemp(prefix="aimachine-rehearse-", dir=options.scratch_parent))
     r = Rehearsal(name, options, echo, scratch)
     try:
-        with contextlib.ExitStack() as stack:
+        with _cleanup_on_sigterm(), contextlib.ExitStack() as stack:
             return _rehearse(r, cat, vm, catalog_path, stack)
     finally:
         if not options.keep:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _cleanup_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a closed terminal, `timeout`, a CI runner) unwinds like Ctrl-C, so the guest, its
+    network and the scratch directory are removed instead of left behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _rehearse(r: Rehearsal, cat: Catalog, vm: Vm, catalog_path: str,

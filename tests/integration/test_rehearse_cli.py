@@ -111,3 +111,24 @@ def test_make_rehearse_with_the_guest_configures_and_verifies_it(tmp_path: Path)
     assert "not run (need the GPU): lspci, gpu-name" in out and "nvidia (needs the GPU)" in out
     assert _left_behind(tmp_path) == []
     _no_guest_left()
+
+
+def test_sigterm_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A rehearsal stopped by SIGTERM (a closed terminal, `timeout`) removes what it made."""
+    import signal
+
+    from tests.conftest import aimachine_bin
+
+    proc = subprocess.Popen([aimachine_bin(), "rehearse", VM, "--no-guest"], cwd=ROOT, text=True,
+                            env={**os.environ, **_env(tmp_path)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("[4/7] provision"):
+            assert _left_behind(tmp_path), "the scratch directory exists while it runs"
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, rest
+    assert "Traceback" not in rest
+    assert _left_behind(tmp_path) == []
