@@ -102,8 +102,9 @@ def driver_version(out: Output) -> Verdict:
 def open_driver_package(out: Output) -> Verdict:
     """`dpkg-query -W -f='${Package} ${Status}\\n' 'nvidia-driver-*'`: an installed -open package.
     dpkg-query exits 1 when nothing matches; any other failure is the command's, not the driver's."""
-    if out.rc not in (0, 1):
-        return _failed(out) or Verdict(False, "no output")
+    failed = _failed(out)
+    if failed and out.rc != 1:
+        return failed
     installed = [ln.split()[0] for ln in out.stdout.splitlines()
                  if ln.strip().endswith("install ok installed")]
     drivers = [p for p in installed if DRIVER_PACKAGE.match(p)]
@@ -215,7 +216,8 @@ def listeners(out: Output, expected: dict[str, bool]) -> Verdict:
     """
     if bad := _failed(out):
         return bad
-    local = [ln.split()[3] for ln in out.stdout.splitlines() if len(ln.split()) >= 4]
+    # State Recv-Q Send-Q Local:Port Peer:Port [Process]
+    local = [ln.split()[3] for ln in out.stdout.splitlines() if len(ln.split()) >= 5]
     problems, seen = [], []
     for bind, exposed in expected.items():
         port = bind.rsplit(":", 1)[1]

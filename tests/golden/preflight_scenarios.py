@@ -45,11 +45,19 @@ def _pci(facts: pf.HostFacts, ident: str) -> dict:
     return next(d for d in facts.pci if d["id"] == ident)
 
 
-def _holder(status: str, entry: str, node: str = NODE) -> Change:
+def _holder(status: str, entry: str, node: str = NODE, vmid: int = 120, name: str = "gaming") -> Change:
+    """VM `vmid` passing `entry` through as hostpci1, after options that sort before it."""
     def change(f: pf.HostFacts) -> None:
-        f.vms = [v for v in f.vms if v["vmid"] != 120] + [
-            {"vmid": 120, "name": "gaming", "node": node, "status": status, "type": "qemu", "maxmem": 0}]
-        f.configs[120] = {"hostpci0": entry}
+        f.vms = [v for v in f.vms if v["vmid"] != vmid] + [
+            {"vmid": vmid, "name": name, "node": node, "status": status, "type": "qemu", "maxmem": 0}]
+        f.configs[vmid] = {"agent": "1", "cores": 8, "hostpci0": "0000:05:00.0", "hostpci1": entry}
+    return change
+
+
+def _both(*changes: Change) -> Change:
+    def change(f: pf.HostFacts) -> None:
+        for one in changes:
+            one(f)
     return change
 
 
@@ -75,6 +83,7 @@ SCENARIOS: dict[str, Change] = {
     "healthy, nothing else passes the GPU through": lambda f: f.configs.update({120: {}}),
     "privileges unreadable": lambda f: (setattr(f, "permissions", None),
                                         f.errors.update(permissions="Permission check failed (/access)")),
+    "privileges: no answer at all": lambda f: setattr(f, "permissions", None),
     "privileges: VM.Monitor and both Sys.Audit and Sys.Modify missing": _without("VM.Monitor", "Sys.Audit",
                                                                                "Sys.Modify"),
     "privileges: Sys.Modify stands in for Sys.Audit": _without("Sys.Audit"),
@@ -114,6 +123,33 @@ SCENARIOS: dict[str, Change] = {
         f.mappings.append({"id": "gpu-by-hand", "map": [f"node={NODE},path=0000:01:00.0,id=10de:2d04"]}),
         _holder("running", "mapping=gpu-by-hand")(f)),
     "a running VM on another node holds the address": _holder("running", "0000:01:00.0", node="pve2"),
+    "GPU held by a running VM (raw, one function)": _holder("running", "host=0000:01:00.0"),
+    "GPU held after our own id and another node's VM": lambda f: (
+        f.vms.insert(0, {"vmid": 140, "name": "vm-llm-aimachine", "node": NODE, "status": "running",
+                         "type": "qemu", "maxmem": 0}),
+        f.configs.update({140: {"hostpci0": "mapping=rtx5060ti"}}),
+        _holder("running", "0000:01:00.0", node="pve2", vmid=110, name="elsewhere")(f),
+        f.vms.append(f.vms.pop(next(i for i, v in enumerate(f.vms) if v["vmid"] == 120))),
+        f.vms[-1].update(status="running")),
+    "two stopped VMs share the GPU": _both(_holder("stopped", "mapping=rtx5060ti"),
+                                          _holder("stopped", "0000:01:00.0", vmid=130, name="render")),
+    "a device without an IOMMU group entry": lambda f: [d.pop("iommugroup") for d in f.pci
+                                                        if d["id"].startswith("0000:01:")],
+    "IOMMU group shared with two devices": lambda f: (
+        _pci(f, "0000:02:00.0").update(iommugroup=14),
+        f.pci.append({"id": "0000:03:00.0", "class": "0x020000", "vendor": "0x8086", "device": "0x125c",
+                      "iommugroup": 14})),
+    "a bridge without a class in the group": lambda f: _pci(f, "0000:00:01.0").pop("class"),
+    "two NVIDIA cards elsewhere": lambda f: setattr(f, "pci", [
+        d for d in f.pci if not d["id"].startswith("0000:01:")] + [
+        {"id": "0000:03:00.0", "class": "0x030000", "vendor": "0x10de", "device": "0x2684",
+         "iommugroup": 20},
+        {"id": "0000:04:00.0", "class": "0x030000", "vendor": "0x10de", "device": "0x2204",
+         "iommugroup": 21}]),
+    "two nodes, neither ours": lambda f: setattr(f, "nodes", [{"node": "pve1", "status": "online"},
+                                                              {"status": "online"}]),
+    "vmid held by another VM, 141 free": lambda f: f.vms.append(
+        {"vmid": 140, "name": "database", "node": NODE, "status": "stopped", "type": "qemu"}),
     "a running VM passes another device": _holder("running", "0000:05:00.0,pcie=1"),
     "root-password auth": lambda f: None,
     "mappings unreadable": lambda f: (setattr(f, "mappings", []),

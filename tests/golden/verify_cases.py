@@ -18,10 +18,13 @@ CASES: dict[str, dict[str, Out]] = {
     "ping": {"all lost": Out(1, "3 packets transmitted, 0 received, 100% packet loss, time 2051ms\n"),
              "one of three": Out(0, "3 packets transmitted, 1 received, 66.6667% packet loss, time 2003ms\n"),
              "busybox wording": Out(0, "3 packets transmitted, 3 packets received, 0% packet loss\n"),
+             "none back, exit 0": Out(0, "3 packets transmitted, 0 received, 100% packet loss\n"),
              "no summary": Out(0, "PING 10.0.0.140 (10.0.0.140) 56(84) bytes of data.\n")},
     "ssh": {"another host": Out(0, "ubuntu\n")},
     "lspci": {"another NVIDIA card": Out(0, "01:00.0 VGA compatible controller [0300]: NVIDIA Corporation "
                                             "AD102 [GeForce RTX 4090] [10de:2684] (rev a1)\n"),
+              "two other NVIDIA cards": Out(0, "01:00.0 VGA [0300]: NVIDIA AD102 [10de:2684]\n"
+                                                "02:00.0 VGA [0300]: NVIDIA GA102 [10de:2204]\n"),
               "no NVIDIA device": Out(0, "00:01.0 VGA compatible controller [0300]: Device [1234:1111] "
                                          "(rev 02)\n"),
               "upper-case ids": Out(0, "01:00.0 VGA compatible controller [0300]: NVIDIA Corporation Device "
@@ -36,7 +39,8 @@ CASES: dict[str, dict[str, Out]] = {
                                              "running.\n")},
     "gpu-memory": {"an 8 GB card": Out(0, "NVIDIA GeForce RTX 5060 Ti, 8151 MiB, 580.95.05\n"),
                    "exactly the minimum": Out(0, "NVIDIA GeForce RTX 5060 Ti, 15872 MiB, 580.95.05\n"),
-                   "one MiB short": Out(0, "NVIDIA GeForce RTX 5060 Ti, 15871 MiB, 580.95.05\n")},
+                   "one MiB short": Out(0, "NVIDIA GeForce RTX 5060 Ti, 15871 MiB, 580.95.05\n"),
+                   "a 1 GB card": Out(0, "NVIDIA GeForce RTX 5060 Ti, 1076 MiB, 580.95.05\n")},
     "driver-version": {"not available": Out(0, "NVIDIA GeForce RTX 5060 Ti, 16311 MiB, [N/A]\n"),
                        "two-part version": Out(0, "NVIDIA GeForce RTX 5060 Ti, 16311 MiB, 580.95\n"),
                        "no driver column": Out(0, "NVIDIA GeForce RTX 5060 Ti, 16311 MiB\n")},
@@ -44,7 +48,9 @@ CASES: dict[str, dict[str, Out]] = {
                     "open and closed": Out(0, "nvidia-driver-580 install ok installed\n"
                                               "nvidia-driver-580-open install ok installed\n"),
                     "removed, config left": Out(0, "nvidia-driver-580-open deinstall ok config-files\n"),
-                    "none": Out(1, "", "dpkg-query: no packages found matching nvidia-driver-*\n")},
+                    "none": Out(1, "", "dpkg-query: no packages found matching nvidia-driver-*\n"),
+                    "one of two matched": Out(1, "nvidia-driver-580-open install ok installed\n",
+                                              "dpkg-query: no packages found matching nvidia-driver-9*\n")},
     "dmesg": {"init failed": Out(0, "[  5.1] NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x22:0x56:884)\n"
                                     "[  5.2] NVRM: Xid (PCI:0000:01:00): 79, GPU has fallen off the bus.\n"),
               "one Xid": Out(0, "[ 99.0] NVRM: Xid (PCI:0000:01:00): 13, Graphics Exception\n"),
@@ -58,6 +64,8 @@ CASES: dict[str, dict[str, Out]] = {
     "vllm-unit": {"inactive": Out(3, "inactive\n"), "failed": Out(3, "failed\n")},
     "vllm-health": {"nothing answers": Out(7, "000"), "loading": Out(0, "503"), "empty": Out(0, "")},
     "vllm-gpu": {"only Ollama on the GPU": Out(0, "1234 0::/system.slice/ollama.service\n"),
+                 "two vLLM processes": Out(0, "2417 0::/system.slice/vllm.service\n"
+                                              "2418 0::/system.slice/vllm.service\n"),
                  "nothing on the GPU": Out(0, "")},
     "ollama-path": {"missing": Out(1, "")},
     "ollama-version": {"older": Out(0, "ollama version is 0.12.0\n"),
@@ -67,10 +75,13 @@ CASES: dict[str, dict[str, Out]] = {
     "ollama-list": {"model missing": Out(0, "NAME    ID    SIZE    MODIFIED\n"),
                     "tagged latest": Out(0, "NAME                  ID              SIZE      MODIFIED\n"
                                             "llama3.2:3b:latest    a80c4f17acd5    2.0 GB    now\n"),
-                    "server down": Out(0, "Error: could not connect to ollama app, is it running?\n")},
+                    "server down": Out(0, "Error: could not connect to ollama app, is it running?\n"),
+                    "two models": Out(0, "NAME    ID    SIZE    MODIFIED\nllama3.2:3b    a    2 GB    now\n"
+                                         "qwen2.5:7b    b    4 GB    now\n")},
     "ollama-gpu": {"CPU fallback": Out(0, 'level=INFO source=types.go:130 msg="inference compute" id=cpu '
                                           'library=cpu compute="" name=cpu description=cpu\n'),
                    "no journal line": Out(1, ""),
+                   "no library field": Out(0, 'msg="inference compute" id=GPU-1 name=CUDA0\n'),
                    "CUDA after CPU": Out(0, 'msg="inference compute" library=cpu\nmsg="inference compute" '
                                             'library=CUDA description="NVIDIA GeForce RTX 5060 Ti"\n')},
     "services-not-root": {"vLLM as root": Out(0, "vllm root\nollama ollama\n"),
@@ -78,6 +89,15 @@ CASES: dict[str, dict[str, Out]] = {
     "listeners": {"vLLM open to the network": Out(0, "LISTEN 0 4096 0.0.0.0:8000 0.0.0.0:*\n"
                                                      "LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:*\n"),
                   "Ollama missing": Out(0, "LISTEN 0 4096 127.0.0.1:8000 0.0.0.0:*\n"),
+                  "open twice to the network": Out(0, "LISTEN 0 4096 0.0.0.0:8000 0.0.0.0:*\n"
+                                                      "LISTEN 0 4096 [::]:8000 [::]:*\n"
+                                                      "LISTEN 0 4096 127.0.0.1:8000 0.0.0.0:*\n"
+                                                      "LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:*\n"),
+                  "another loopback address": Out(0, "LISTEN 0 4096 127.0.0.1:8000 0.0.0.0:*\n"
+                                                     "LISTEN 0 4096 127.0.0.2:8000 0.0.0.0:*\n"
+                                                     "LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:*\n"),
+                  "a short line": Out(0, "LISTEN 0 4096 127.0.0.1:8000\n"
+                                         "LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:*\n"),
                   "IPv6 loopback too": Out(0, "LISTEN 0 4096 127.0.0.1:8000 0.0.0.0:*\n"
                                               "LISTEN 0 4096 [::1]:8000 [::]:*\n"
                                               "LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:*\n")},
@@ -86,6 +106,7 @@ CASES: dict[str, dict[str, Out]] = {
 EXPOSED = {"open on all addresses": Out(0, "LISTEN 0 4096 0.0.0.0:8000 0.0.0.0:*\n"),
            "closed": Out(0, "LISTEN 0 4096 127.0.0.1:11434 0.0.0.0:*\n")}
 LONG = Out(1, "", "x" * 200 + "\n")  # a first line over 160 characters is cut
+EXACT = Out(1, "", "y" * 160 + "\n")  # one of 160 is not
 
 
 def render() -> str:
@@ -97,10 +118,21 @@ def render() -> str:
                  "command failed": REFUSED, "no output": Out(0, "")}
         for label, out in cases.items():
             verdict = check.judge(out)
-            lines.append(f"{check.name} / {label}: {'ok  ' if verdict.passed else 'FAIL'} {verdict.found}")
+            lines.append(f"{check.name} / {label}: {_mark(verdict)} {verdict.found}")
     for label, out in EXPOSED.items():
         verdict = judges.listeners(out, {"0.0.0.0:8000": True})
-        lines.append(f"listeners exposed / {label}: {'ok  ' if verdict.passed else 'FAIL'} {verdict.found}")
-    verdict = judges.exact_text(LONG, "x")
-    lines.append(f"a long error line: {verdict.found}")
+        lines.append(f"listeners exposed / {label}: {_mark(verdict)} {verdict.found}")
+    for label, out in (("a long error line", LONG), ("an error line of 160", EXACT)):
+        lines.append(f"{label}: {judges.exact_text(out, 'x').found}")
+    two = judges.ollama_list(Out(0, "NAME ID SIZE MODIFIED\n"), ["llama3.2:3b", "qwen2.5:7b"])
+    none = judges.ollama_list(Out(0, "NAME ID SIZE MODIFIED\n"), [])
+    lines.append(f"ollama-list, two required, none there: {_mark(two)} {two.found}")
+    lines.append(f"ollama-list, none required, none there: {_mark(none)} {none.found}")
+    v6 = judges.listeners(Out(0, "LISTEN 0 4096 [::1]:8000 [::]:*\n"), {"[::1]:8000": False})
+    lines.append(f"listeners on IPv6 loopback: {_mark(v6)} {v6.found}")
     return "\n".join(lines) + "\n"
+
+
+def _mark(verdict: judges.Verdict) -> str:
+    """ok or FAIL; anything but a boolean would show as itself."""
+    return {True: "ok  ", False: "FAIL"}.get(verdict.passed, repr(verdict.passed))

@@ -17,9 +17,15 @@ from tests.integration.test_rollback_ownership import NODE, RecordingTerraform, 
 
 
 def _destroy(sim, tmp_path: Path, monkeypatch, tf: RecordingTerraform) -> str:
-    monkeypatch.setattr(prov, "terraform_settled", lambda run, binary, phase="provision": tf)
+    run = _run(sim, tmp_path, monkeypatch, [])
+
+    def settled(run_, binary, phase="provision"):
+        assert (run_, binary, phase) == (run, "/opt/tofu", "provision")
+        return tf
+
+    monkeypatch.setattr(prov, "terraform_settled", settled)
     monkeypatch.setenv("AIMACHINE_STATE_DIR", str(tmp_path / "state"))
-    return lifecycle.destroy(_run(sim, tmp_path, monkeypatch, []), None)
+    return lifecycle.destroy(run, "/opt/tofu")
 
 
 def test_a_vm_of_another_name_is_refused_before_terraform(pve_sim, tmp_path: Path, monkeypatch) -> None:
@@ -31,6 +37,7 @@ def test_a_vm_of_another_name_is_refused_before_terraform(pve_sim, tmp_path: Pat
         _destroy(sim, tmp_path, monkeypatch, tf)
     assert err.value.message == ("VM 140 on android-19 is named 'database', not 'vm-llm-aimachine': "
                                  "refusing to destroy it")
+    assert err.value.phase == "provision"
     assert tf.destroyed == 0 and sim.changes() == []
 
 
@@ -47,8 +54,8 @@ def test_a_failed_terraform_destroy_says_what_may_be_left(pve_sim, tmp_path: Pat
     sim = pve_sim(_ours())
     with pytest.raises(PhaseError) as err:
         _destroy(sim, tmp_path, monkeypatch, RecordingTerraform(fails=True))
-    assert (err.value.message, err.value.remedy) == (
-        "terraform destroy failed; VM 140 may still exist",
+    assert (err.value.phase, err.value.message, err.value.remedy) == (
+        "provision", "terraform destroy failed; VM 140 may still exist",
         "read the output above; `aimachine status` shows what is left")
 
 
@@ -56,8 +63,8 @@ def test_a_vm_terraform_did_not_know_is_named_with_the_command(pve_sim, tmp_path
     sim = pve_sim(_ours())
     with pytest.raises(PhaseError) as err:
         _destroy(sim, tmp_path, monkeypatch, RecordingTerraform())
-    assert (err.value.message, err.value.remedy) == (
-        "VM 140 still exists after terraform destroy",
+    assert (err.value.phase, err.value.message, err.value.remedy) == (
+        "provision", "VM 140 still exists after terraform destroy",
         "it is not in this workspace's state: remove it on the node with `qm destroy 140 --purge`, after "
         "checking it is the right VM")
 
@@ -71,3 +78,19 @@ def test_terraform_failing_to_start_is_the_same_error(pve_sim, tmp_path: Path, m
     monkeypatch.setattr(prov, "terraform_settled", no_terraform)
     with pytest.raises(PhaseError, match="terraform init failed; VM 140 may still exist"):
         lifecycle.destroy(_run(sim, tmp_path, monkeypatch, []), None)
+
+
+def test_without_credentials_each_step_fails_in_the_provision_phase(tmp_path: Path, monkeypatch) -> None:
+    """Which phase a missing token is reported in decides the exit code (4 for destroy and status)."""
+    from deploy.catalog.schema import load_catalog
+    from deploy.proxmox.rollback import rollback
+    from tests.pve_sim.cli_env import write_catalog
+
+    for key in ("PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    cat = load_catalog(write_catalog(tmp_path))
+    for step in (lambda run: lifecycle.holder(run), lambda run: lifecycle.destroy(run, None),
+                 lambda run: rollback(run, RecordingTerraform())):
+        with pytest.raises(PhaseError) as err:
+            step(prov.Run(cat, cat.vms[0], echo=print))
+        assert err.value.phase == "provision" and "PROXMOX_VE_ENDPOINT is not set" in err.value.message

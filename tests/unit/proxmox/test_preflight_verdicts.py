@@ -14,12 +14,13 @@ def test_the_verdicts_are_the_reviewed_ones():
         "preflight's verdicts changed: review `python -m tests.golden.regenerate; git diff`"
 
 
-# the scenarios that must leave the healthy verdicts as they are: what does not hold the GPU, an
-# alternative privilege
+# the scenarios that must give another scenario's verdicts: what does not hold the GPU, an alternative
+# privilege, two ways of saying IOMMU is off
 SAME_AS_HEALTHY = {
     "privileges: Sys.Modify stands in for Sys.Audit": "healthy (a stopped VM shares the GPU)",
     "a running VM on another node holds the address": "healthy, nothing else passes the GPU through",
     "a running VM passes another device": "healthy, nothing else passes the GPU through",
+    "a device without an IOMMU group entry": "IOMMU off",  # PVE lists -1 then; a missing entry reads so
 }
 
 
