@@ -144,12 +144,12 @@ def one_of_checks(first: Check, second: Check, allowed: str) -> Check:
 def ip_port(value: Any) -> str:
     allowed = "IP:port, e.g. 127.0.0.1:8000"
     found = _text(value, allowed)
-    host, sep, port = found.rpartition(":")
+    host, _, port = found.rpartition(":")
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         raise Invalid(allowed) from None
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not port.isdigit() or not 1 <= int(port) <= 65535:  # no ':' leaves no valid host above
         raise Invalid(allowed)
     return found
 

@@ -28,7 +28,9 @@ PROBES: list[Any] = [
     "local:import/noble.qcow2",
     "local:iso/noble.iso", "local:snippets/x.img", "host", "x86-64-v2-AES", "3.12", "3.9", "api-token",
     "root-password", "Qwen/Qwen2.5-7B-Instruct-AWQ", "file:///srv/simple", "~/.ssh/id_ed25519.pub",
-    "~/.ssh/id_ed25519", "ssh-ed25519 AAAAC3Nza... admin@lab", "0a:00.1",
+    "~/.ssh/id_ed25519", "ssh-ed25519 AAAAC3Nza... admin@lab", "0a:00.1", "ecdsa-sha2-nistp256 AAAAE2V",
+    "sk-ssh-ed25519@openssh.com AAAAGnNr", "0000:0b:00", "https://PVE.LAN:8006", "0.13.5-RC1",
+    "127.0.0.1:1", "cuda-drivers-580",
     "https://mirror.lan/ollama/v{version}/ollama-linux-amd64.tar.zst", "https://mirror.lan/ollama.tgz",
 ]
 
@@ -62,29 +64,47 @@ def distinct_checks() -> dict[str, tuple[chk.Check, list[str]]]:
     return out
 
 
-def _judge(check: chk.Check, value: Any) -> tuple[bool, str]:
-    try:
-        return True, repr(check(value))
-    except chk.Invalid as bad:
-        return False, bad.hint
+def fresh_checks() -> dict[str, chk.Check]:
+    """Checks built now, from the factories the schema uses at import (so a change in a factory shows)."""
+    return {
+        "text()": chk.text(), "text('a name')": chk.text("a name"),
+        "pattern(r'a+', 'some a', 'type a')": chk.pattern(r"a+", "some a", "type a"),
+        "choice('x', 'y')": chk.choice("x", "y"), "integer(1, 10)": chk.integer(1, 10),
+        "integer(512, 4096, unit='MB')": chk.integer(512, 4096, unit="MB"),
+        "integer(8, 64, unit='GB')": chk.integer(8, 64, unit="GB"),
+        "number(0.05, 0.98)": chk.number(0.05, 0.98),
+        "list_of(text(), 'names')": chk.list_of(chk.text(), "names"),
+        "one_of_checks(choice('auto'), integer(1, 9), 'auto or 1-9')":
+            chk.one_of_checks(chk.choice("auto"), chk.integer(1, 9), "auto or 1-9"),
+    }
+
+
+def _probe(check: chk.Check, values: list[Any], allowed: str) -> list[str]:
+    accepted, refused, hints, other = [], [], {}, {}
+    for value in values:
+        try:
+            accepted.append(f"{value!r} -> {check(value)!r}")
+        except chk.Invalid as bad:
+            refused.append(repr(value))
+            if bad.hint:
+                hints.setdefault(bad.hint, []).append(repr(value))
+            if bad.allowed != allowed:
+                other.setdefault(repr(bad.allowed), []).append(repr(value))
+    return ["accepts: " + ("; ".join(accepted) or "none of the probes"), "refuses: " + ", ".join(refused),
+            *(f"hint {hint!r} for: {', '.join(v)}" for hint, v in hints.items()),
+            *(f"allowed {said} for: {', '.join(v)}" for said, v in other.items())]
 
 
 def render() -> str:
     lines = []
+    for label, check in fresh_checks().items():
+        allowed = schema.allowed(check)
+        probes = [*PROBES, *_edges(allowed)]
+        lines += [f"## built now: {label}: {allowed}", *_probe(check, probes, allowed), ""]
     for allowed, (check, fields) in distinct_checks().items():
-        lines += [f"## {allowed}", f"fields: {', '.join(fields)}"]
-        accepted, refused, hints = [], [], {}
-        for value in [*PROBES, *_edges(allowed)]:
-            ok, said = _judge(check, value)
-            if ok:
-                accepted.append(f"{value!r} -> {said}")
-            else:
-                refused.append(repr(value))
-                if said:
-                    hints.setdefault(said, []).append(repr(value))
-        lines += ["accepts: " + ("; ".join(accepted) or "none of the probes"),
-                  "refuses: " + ", ".join(refused),
-                  *(f"hint {hint!r} for: {', '.join(values)}" for hint, values in hints.items()), ""]
+        lines += [f"## {allowed}", f"fields: {', '.join(fields)}",
+                  *_probe(check, [*PROBES, *_edges(allowed)], allowed), ""]
     lines += ["## how found values read in errors",
-              *(f"{v!r}: {chk.describe(v)}" for v in (None, True, 3, 1.5, "x", [], {}, b"b")), ""]
+              *(f"{v!r}: {chk.describe(v)}" for v in (None, True, 3, 1.5, "x", [], {}, b"b")),
+              f"an Invalid reads as what it allows: {str(chk.Invalid('a thing', 'a hint'))!r}", ""]
     return "\n".join(lines)
