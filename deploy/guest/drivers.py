@@ -94,9 +94,7 @@ def install_spec(package: str) -> str:
 
 def module_package(package: str, kernel_release: str) -> str:
     """The Canonical-signed precompiled module package for the running kernel."""
-    return f"linux-modules-{package.removeprefix('nvidia-driver-')}-{kernel_release}".replace(
-        "linux-modules-", "linux-modules-nvidia-", 1
-    )
+    return f"linux-modules-nvidia-{package.removeprefix('nvidia-driver-')}-{kernel_release}"
 
 
 def module_metapackages(package: str, installed: list[str] | set[str] | dict) -> list[str]:

@@ -45,7 +45,7 @@ class Holder:
 
 def holder(resources: list[dict[str, Any]], vmid: int) -> Holder:
     """The holder of `vmid` in a cluster/resources?type=vm answer (pure)."""
-    return Holder(vmid, next((r for r in resources if int(r.get("vmid", -1)) == vmid), None))
+    return Holder(vmid, next((r for r in resources if "vmid" in r and int(r["vmid"]) == vmid), None))
 
 
 def holder_on(api: Api, vmid: int) -> Holder:

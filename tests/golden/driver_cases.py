@@ -32,6 +32,7 @@ OFFERS = {
 INSTALLED = {
     "open 580": ["nvidia-driver-580-open", "linux-modules-nvidia-580-open-generic"],
     "open 570 and 580": ["nvidia-driver-570-open", "nvidia-driver-580-open"],
+    "open 95 and 580 (by number, not by text)": ["nvidia-driver-580-open", "nvidia-driver-95-open"],
     "server open": ["nvidia-driver-580-server-open"],
     "closed": ["nvidia-driver-580"],
     "none": [],

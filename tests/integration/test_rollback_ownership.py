@@ -122,3 +122,46 @@ def test_a_failed_purge_says_how_to_remove_the_vm(pve_sim, tmp_path: Path, monke
                                  "(unable to destroy: storage busy)")
     assert err.value.remedy == ("remove it on the node: `qm stop 140; qm destroy 140 --purge "
                                 "--destroy-unreferenced-disks 1`")
+
+
+class ScriptedApi:
+    """The API as rollback uses it, answering from a script and recording each call (for what the
+    simulator cannot show: the node and deadline each task is waited on with)."""
+
+    def __init__(self, running: bool):
+        self.calls: list[tuple] = []
+        self.deleted = False
+        self.running = running
+
+    def get(self, path, **params):
+        self.calls.append(("get", path))
+        if path == "cluster/resources":
+            return [] if self.deleted else [{"vmid": 140, "name": "vm-llm-aimachine", "type": "qemu"}]
+        return {"status": "running" if self.running else "stopped"}
+
+    def post(self, path, **data):
+        self.calls.append(("post", path))
+        return "UPID:stop"
+
+    def delete(self, path, **params):
+        self.calls.append(("delete", path, params))
+        self.deleted = True
+        return "UPID:delete"
+
+    def wait_task(self, node, upid, deadline_s=300, poll_s=1.0):
+        self.calls.append(("wait", node, upid, deadline_s))
+        return "OK"
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_the_purge_waits_on_the_vms_node_with_its_deadlines(tmp_path: Path, running: bool) -> None:
+    cat = load_catalog(write_catalog(tmp_path))
+    api = ScriptedApi(running)
+    run = prov.Run(cat, cat.vm("vm-llm-aimachine"), echo=lambda line: None, api=api)
+    assert rollback(run, RecordingTerraform(fails=True)) == "rolled back: VM 140 removed"
+    stop = [("post", f"nodes/{NODE}/qemu/140/status/stop"), ("wait", NODE, "UPID:stop", 120)]
+    assert api.calls == [
+        ("get", "cluster/resources"), ("get", "cluster/resources"),
+        ("get", f"nodes/{NODE}/qemu/140/status/current"), *(stop if running else []),
+        ("delete", f"nodes/{NODE}/qemu/140", {"purge": 1, "destroy-unreferenced-disks": 1}),
+        ("wait", NODE, "UPID:delete", 300), ("get", "cluster/resources")]

@@ -49,6 +49,21 @@ def test_every_problem_is_named_and_the_secret_never_shown(env, problems):
     assert "secret" not in err.value.message.replace("SECRET", "")
 
 
+def test_the_environment_and_the_preflight_phase_are_the_defaults(monkeypatch):
+    for key, value in {**GOOD, "PROXMOX_VE_ENDPOINT": "https://pveX/"}.items():
+        monkeypatch.setenv(key, value)
+    assert credentials_from_env().endpoint == "https://pveX"
+    monkeypatch.delenv("PROXMOX_VE_API_TOKEN")
+    with pytest.raises(PhaseError) as err:
+        credentials_from_env()
+    assert err.value.phase == "preflight"
+
+
+def test_a_path_after_the_host_is_refused():
+    with pytest.raises(PhaseError, match="is not https://HOST:PORT"):
+        credentials_from_env({**GOOD, "PROXMOX_VE_ENDPOINT": "https://h:8006/X"})
+
+
 def test_an_empty_secret_redacts_nothing():
     creds = credentials_from_env(GOOD)
     assert type(creds)(creds.endpoint, creds.user, creds.token_name, "", False).redact("text") == "text"

@@ -11,7 +11,7 @@ from deploy.proxmox import ownership as own
 RESOURCES = [{"vmid": 120, "name": "gaming", "status": "running", "type": "qemu"},
              {"vmid": "140", "name": "vm-llm-aimachine", "status": "stopped", "type": "qemu"},
              {"vmid": 150, "name": "dns", "status": "running", "type": "lxc"},
-             {"vmid": 160, "name": "old"}]
+             {"vmid": 160, "name": "old"}, {"name": "an entry without an id"}]
 
 
 @pytest.mark.parametrize(("vmid", "exists", "name", "status", "is_vm", "ours", "foreign"), [
@@ -26,7 +26,7 @@ def test_holder(vmid, exists, name, status, is_vm, ours, foreign):
     assert (found.vmid, found.exists, found.name, found.status, found.is_vm) == \
         (vmid, exists, name, status, is_vm)
     assert found.ours("vm-llm-aimachine") is ours and found.foreign("vm-llm-aimachine") is foreign
-    assert found.entry == next((r for r in RESOURCES if int(r["vmid"]) == vmid), None)
+    assert found.entry == next((r for r in RESOURCES if int(r.get("vmid", 0)) == vmid), None)
 
 
 def test_a_container_of_the_vms_name_is_not_ours():
