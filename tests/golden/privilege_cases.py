@@ -26,9 +26,11 @@ def render() -> str:
     vm = cat.vms[0]
     root_password = dataclasses.replace(cat, proxmox=dataclasses.replace(cat.proxmox, auth="root-password"))
     shared = dataclasses.replace(vm, image="local-zfs:import/noble.qcow2", storage="local-zfs")
+    colon = dataclasses.replace(vm, image="nas:iso/noble:24.04.img")  # a ':' in the file name too
     lines = []
     for label, c, v in (("api-token", cat, vm), ("root-password", root_password, vm),
-                        ("api-token, image on the disk storage", cat, shared)):
+                        ("api-token, image on the disk storage", cat, shared),
+                        ("api-token, a ':' in the image's name", cat, colon)):
         for major in (8, 9):
             for new_mapping in (True, False):
                 needs = p.needed(c, v, major, new_mapping)
