@@ -21,7 +21,7 @@ endef
 
 REHEARSE_ARGS ?=
 
-.PHONY: help setup tools rehearse test lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
+.PHONY: help setup tools rehearse test mutate lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -46,6 +46,15 @@ test: $(BIN)/.installed tools ## Run the whole test suite (what CI runs; builds 
 
 test-acceptance: $(BIN)/.installed ## The nine acceptance scenarios (simulator + test host; AIMACHINE_LAB=1: the real lab)
 	$(BIN)/python -m pytest tests/bdd/ -v -m acceptance
+
+MUTMUT_VERSION ?= 3.8.1
+
+mutate: $(BIN)/.installed tools ## Mutation testing (mutmut) of the safety promises and pure judges: >= 90 % killed per module (docs/TESTING.md)
+	$(BIN)/python -m pip install -q 'mutmut==$(MUTMUT_VERSION)'
+	@echo "mutmut run (its progress: mutants/run.log) ..."
+	@$(BIN)/mutmut run > mutants-run.log 2>&1 || { tail -30 mutants-run.log; exit 1; }
+	@mv mutants-run.log mutants/run.log
+	$(BIN)/python tools/mutation_report.py --min 90
 
 docs: $(BIN)/.installed ## Regenerate the catalog field tables in README.md and docs/configuration.md from the schema
 	$(BIN)/python tools/docs.py

@@ -25,7 +25,7 @@ class Invalid(ValueError):
 def describe(value: Any) -> str:
     """How a found value reads in an error: its text and, where it helps, its YAML type."""
     kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-             list: "a list", dict: "a mapping", type(None): "empty"}
+             list: "a list", dict: "a mapping"}
     kind = kinds.get(type(value), type(value).__name__)
     if value is None:
         return "nothing (empty value)"

@@ -30,7 +30,7 @@ PROBES: list[Any] = [
     "root-password", "Qwen/Qwen2.5-7B-Instruct-AWQ", "file:///srv/simple", "~/.ssh/id_ed25519.pub",
     "~/.ssh/id_ed25519", "ssh-ed25519 AAAAC3Nza... admin@lab", "0a:00.1", "ecdsa-sha2-nistp256 AAAAE2V",
     "sk-ssh-ed25519@openssh.com AAAAGnNr", "0000:0b:00", "https://PVE.LAN:8006", "0.13.5-RC1",
-    "127.0.0.1:1", "cuda-drivers-580",
+    "127.0.0.1:1", "cuda-drivers-580", "0B:00.0",
     "https://mirror.lan/ollama/v{version}/ollama-linux-amd64.tar.zst", "https://mirror.lan/ollama.tgz",
 ]
 
