@@ -221,7 +221,7 @@ def wait_for_address(run: Run, agent_deadline_s: float = 300) -> str:
                                  "qemu-guest-agent, or set a static ipv4 in catalog.yml")
             time.sleep(3)
     run.echo(f"  address {address}")
-    state.update(run.vm.name, address=address, vmid=vmid, node=node)
+    state.update(run.vm.name, address=address)  # the only thing a later run reads
     return address
 
 
