@@ -47,13 +47,15 @@ def text(allowed: str = "a non-empty string") -> Check:
     return lambda value: _text(value, allowed)
 
 
-def pattern(regex: str, allowed: str, hint: str = "") -> Check:
+def pattern(regex: str, allowed: str, hint: str | Callable[[str], str] = "") -> Check:
+    """Text matching `regex`; `hint` says how to fix a mismatch, or is a function of the text that does
+    (returning "" where it has nothing to say)."""
     compiled = re.compile(regex)
 
     def check(value: Any) -> str:
         found = _text(value, allowed)
         if not compiled.fullmatch(found):
-            raise Invalid(allowed, hint)
+            raise Invalid(allowed, hint(found) if callable(hint) else hint)
         return found
 
     return check
@@ -189,17 +191,13 @@ def ipv4_config(value: Any) -> str:
 _HTTPS_URL = "an https URL of the Proxmox API without a path, e.g. https://192.168.0.19:8006"
 
 
-def https_url(value: Any) -> str:
-    try:
-        return pattern(r"https://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?", _HTTPS_URL)(value)
-    except Invalid as bad:
-        if bad.hint or not isinstance(value, str):
-            raise
-        if "/api2" in value:
-            raise Invalid(_HTTPS_URL, "leave out /api2/json: it is added for you") from None
-        if value.startswith("http://"):
-            raise Invalid(_HTTPS_URL, "the Proxmox API answers on https (port 8006)") from None
-        raise
+def _url_hint(found: str) -> str:
+    if "/api2" in found:
+        return "leave out /api2/json: it is added for you"
+    return "the Proxmox API answers on https (port 8006)" if found.startswith("http://") else ""
+
+
+https_url = pattern(r"https://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?", _HTTPS_URL, _url_hint)
 
 
 def absolute_path(value: Any) -> str:
@@ -226,15 +224,18 @@ def version(value: Any) -> str:
 _PCI = "a PCI address DDDD:BB:DD or DDDD:BB:DD.F in hex, e.g. 0000:01:00"
 
 
+def _pci_hint(found: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.\d)?", found):
+        return ""
+    return (f"add the domain: 0000:{found.split('.')[0]} (without the function (.0) all functions of the "
+            "card pass through: GPU and its audio)")
+
+
+_pci_pattern = pattern(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.[0-7])?", _PCI, _pci_hint)
+
+
 def pci_address(value: Any) -> str:
-    try:
-        return pattern(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.[0-7])?", _PCI)(value).lower()
-    except Invalid as bad:
-        if not bad.hint and isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(\.\d)?",
-                                                                   value.strip()):
-            raise Invalid(_PCI, f"add the domain: 0000:{value.strip().split('.')[0]} (without the function "
-                                "(.0) all functions of the card pass through: GPU and its audio)") from None
-        raise
+    return _pci_pattern(value).lower()
 
 
 def vendor_device(value: Any) -> str:
@@ -245,11 +246,15 @@ def vendor_device(value: Any) -> str:
     )(value).lower()
 
 
+def _cuda_hint(found: str) -> str:
+    if found.split("-")[0:2] in (["cuda"], ["cuda", "drivers"]):
+        return "never 'cuda' or 'cuda-drivers': they replace the Ubuntu driver"
+    return ""
+
+
 def cuda_toolkit(value: Any) -> str:
     allowed = "cuda-toolkit-MAJOR-MINOR at 12-8 or newer, e.g. cuda-toolkit-12-8"
-    if isinstance(value, str) and value.strip().split("-")[0:2] in (["cuda"], ["cuda", "drivers"]):
-        raise Invalid(allowed, "never 'cuda' or 'cuda-drivers': they replace the Ubuntu driver")
-    found = pattern(r"cuda-toolkit-\d+-\d+", allowed)(value)
+    found = pattern(r"cuda-toolkit-\d+-\d+", allowed, _cuda_hint)(value)
     major, minor = (int(x) for x in found.split("-")[2:])
     if (major, minor) < (12, 8):
         raise Invalid(allowed, "the RTX 5060 Ti (sm_120) needs CUDA 12.8 or newer")
@@ -274,13 +279,10 @@ cpu_type = pattern(r"[A-Za-z0-9\-_.]+", "a Proxmox CPU type, e.g. host")
 _PUBLIC_KEY_FILE = "a path to an SSH public key file ending in .pub, e.g. ~/.ssh/id_ed25519.pub"
 
 
-def public_key_file(value: Any) -> str:
-    try:
-        return pattern(r"[^\n]+\.pub", _PUBLIC_KEY_FILE)(value)
-    except Invalid as bad:
-        if bad.hint or not isinstance(value, str) or not value.strip():
-            raise
-        if value.strip().startswith(("ssh-", "ecdsa-", "sk-")):
-            raise Invalid(_PUBLIC_KEY_FILE, "the key itself never goes into the catalog: name the file that "
-                                            "holds it") from None
-        raise Invalid(_PUBLIC_KEY_FILE, "name the public half, the file ending in .pub") from None
+def _key_file_hint(found: str) -> str:
+    if found.startswith(("ssh-", "ecdsa-", "sk-")):
+        return "the key itself never goes into the catalog: name the file that holds it"
+    return "name the public half, the file ending in .pub"
+
+
+public_key_file = pattern(r"[^\n]+\.pub", _PUBLIC_KEY_FILE, _key_file_hint)
