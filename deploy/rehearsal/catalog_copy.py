@@ -11,8 +11,7 @@ from typing import Any
 import yaml
 
 from deploy.rehearsal.host import import_image
-
-PAYLOADS_IN_GUEST = "/srv/aimachine-payloads"  # where the guest sees the stand-in payloads (read-only)
+from deploy.rehearsal.payloads import mirror_settings
 
 
 @dataclass(frozen=True)
@@ -25,6 +24,19 @@ class GuestSettings:
 
 def _entry(raw: dict[str, Any], name: str) -> dict[str, Any]:
     return next(vm for vm in raw["vms"] if vm.get("name") == name)
+
+
+def apply(entry: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Set each dotted field of a catalog mapping (`services.vllm.python`); None removes it."""
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        here = entry
+        for key in parents:
+            here = here.setdefault(key, {})
+        if value is None:
+            here.pop(leaf, None)
+        else:
+            here[leaf] = value
 
 
 def rehearsal_catalog(source: Path, name: str, dest: Path, public_key: Path,
@@ -47,15 +59,8 @@ def rehearsal_catalog(source: Path, name: str, dest: Path, public_key: Path,
         vm["ipv4"] = "dhcp"
         vm.pop("gateway", None)
     if guest is not None:
-        services = vm.setdefault("services", {})
-        ollama, vllm = services.setdefault("ollama", {}), services.setdefault("vllm", {})
-        ollama["url"] = f"file://{PAYLOADS_IN_GUEST}/ollama/v{{version}}/ollama-linux-amd64.tar.zst"
-        ollama.pop("sha256", None)
-        ollama["models"] = []
-        vllm["python"] = guest.python
-        vllm["index_url"] = vllm["torch_index_url"] = f"file://{PAYLOADS_IN_GUEST}/simple"
         network = ipaddress.ip_interface(f"{guest.host_ip}/30").network
-        vm.setdefault("firewall", {})["admin_network"] = str(network)
+        apply(vm, {**mirror_settings(guest.python), "firewall.admin_network": str(network)})
         notes.append(f"services: stand-in vLLM and Ollama from a local mirror in the guest (no GPU, no "
                      f"model pulled), Python {guest.python}; firewall.admin_network {network} "
                      "(this machine's "

@@ -203,6 +203,17 @@ def booted(work: Path, binds: dict[str, str] | None = None, net: Net = TEST_NET)
         Path("/proc/sys/net/ipv4/ip_forward").write_text(forward_before)
 
 
+def stand_in_cloud_init(host: NspawnHost, hostname: str | None = None) -> None:
+    """What cloud-init does on the real image, for a guest without it: the host name from the snippet
+    (when given), and a `cloud-init` that says "status: done" (the boot phase waits for it)."""
+    script = "/usr/local/bin/cloud-init"
+    rename = f"sudo hostname {hostname} && " if hostname else ""
+    done = host.ssh(f"{rename}printf '#!/bin/sh\\necho \"status: done\"\\n' | sudo tee {script} >/dev/null "
+                    f"&& sudo chmod 755 {script}")
+    if done.returncode != 0:
+        raise RuntimeError(f"the guest could not be prepared: {done.stderr.strip()}")
+
+
 def _wire_veth(link: str, proc: subprocess.Popen, net: Net) -> None:
     for _ in range(100):
         if subprocess.run(["ip", "link", "show", link], capture_output=True, check=False).returncode == 0:

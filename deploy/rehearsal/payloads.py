@@ -118,3 +118,26 @@ def build_ollama_release(root: Path, version: str) -> str:
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
     (release / "sha256sum.txt").write_text(f"{'0' * 64}  ./ollama-darwin.tgz\n{digest}  ./{tarball.name}\n")
     return digest
+
+
+MIRROR_IN_GUEST = "/srv/aimachine-payloads"  # where a guest sees the mirror (bound in read-only)
+
+
+def build_mirror(root: Path, vllm_version: str, ollama_version: str) -> Path:
+    """ROOT as a local mirror: the package index with the stand-in vllm wheel, the Ollama release."""
+    build_vllm_index(root, vllm_version)
+    build_ollama_release(root / "ollama", ollama_version)
+    return root
+
+
+def mirror_settings(python: str) -> dict[str, object]:
+    """The catalog changes (dotted, on a VM entry) that make the services come from the mirror in the
+    guest, as an air-gapped admin would set them; no model is pulled (the stand-in has none)."""
+    return {
+        "services.ollama.url": f"file://{MIRROR_IN_GUEST}/ollama/v{{version}}/ollama-linux-amd64.tar.zst",
+        "services.ollama.sha256": None,
+        "services.ollama.models": [],
+        "services.vllm.python": python,
+        "services.vllm.index_url": f"file://{MIRROR_IN_GUEST}/simple",
+        "services.vllm.torch_index_url": f"file://{MIRROR_IN_GUEST}/simple",
+    }

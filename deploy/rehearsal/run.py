@@ -33,7 +33,7 @@ from deploy.reach.address import vm_target
 from deploy.reach.state import STATE_ENV
 from deploy.rehearsal import guest as nspawn
 from deploy.rehearsal import payloads
-from deploy.rehearsal.catalog_copy import PAYLOADS_IN_GUEST, GuestSettings, rehearsal_catalog
+from deploy.rehearsal.catalog_copy import GuestSettings, rehearsal_catalog
 from deploy.rehearsal.host import SCENARIOS, host_state
 from deploy.rehearsal.tools import find_tools, scratch_module
 from deploy.verify import checks as v
@@ -139,19 +139,13 @@ def _tools_env(r: Rehearsal) -> dict[str, str]:
 
 def _boot_guest(r: Rehearsal, cat: Catalog, vm: Vm, stack: contextlib.ExitStack) -> Path:
     """Boot the guest with the stand-in payloads bound in; returns the public key it accepts."""
-    mirror = r.scratch / "payloads"
-    payloads.build_vllm_index(mirror, vm.services.vllm.version)
-    payloads.build_ollama_release(mirror / "ollama", vm.services.ollama.version)
+    services = vm.services
+    mirror = payloads.build_mirror(r.scratch / "payloads", services.vllm.version, services.ollama.version)
     r.echo(f"  guest: booting a local systemd guest at {nspawn.REHEARSAL_NET.target_ip} (Debian bookworm, "
            "systemd-nspawn, its own network namespace) ...")
-    r.guest = stack.enter_context(nspawn.booted(r.scratch / "guest", binds={str(mirror): PAYLOADS_IN_GUEST},
-                                                net=nspawn.REHEARSAL_NET))
-    # what cloud-init does on the real image: the host name from the snippet, then "status: done"
-    prepared = r.guest.ssh(f"sudo hostname {vm.name} && printf '#!/bin/sh\\necho \"status: done\"\\n' | "
-                           "sudo tee /usr/local/bin/cloud-init >/dev/null && "
-                           "sudo chmod 755 /usr/local/bin/cloud-init")
-    if prepared.returncode != 0:
-        raise RuntimeError(f"the guest could not be prepared: {prepared.stderr.strip()}")
+    binds = {str(mirror): payloads.MIRROR_IN_GUEST}
+    r.guest = stack.enter_context(nspawn.booted(r.scratch / "guest", binds=binds, net=nspawn.REHEARSAL_NET))
+    nspawn.stand_in_cloud_init(r.guest, vm.name)
     return Path(f"{r.guest.key}.pub")
 
 

@@ -9,15 +9,12 @@ from pathlib import Path
 import pytest
 
 from deploy.rehearsal import guest as nspawn
-from tests.bdd.world import PAYLOADS_IN_HOST, World
+from tests.bdd.world import World
 from tests.harness.fixtures import (
+    PAYLOADS_IN_HOST,
     require_test_host,
     standin_payloads,  # noqa: F401 (the local payload mirror)
 )
-
-# cloud-init is not on the Debian test host: the boot phase waits for it, so a stand-in says "done"
-CLOUD_INIT_STANDIN = "printf '#!/bin/sh\\necho \"status: done\"\\n' | sudo tee /usr/local/bin/cloud-init " \
-                     ">/dev/null && sudo chmod 755 /usr/local/bin/cloud-init"
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +27,7 @@ def bdd_host(tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path) -
     try:
         with nspawn.booted(tmp_path_factory.mktemp("bdd-host"),
                            binds={str(standin_payloads): PAYLOADS_IN_HOST}) as host:
-            done = host.ssh(CLOUD_INIT_STANDIN)
-            assert done.returncode == 0, done.stderr
+            nspawn.stand_in_cloud_init(host)  # not on the Debian host; the boot phase waits for it
             yield host
     finally:
         os.environ["AIMACHINE_TEST_HOSTS"] = before

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from deploy.rehearsal.payloads import mirror_settings
 from tests.conftest import LAB_ENV, ROOT, run_aimachine
 from tests.harness.catalog import build_catalog
 from tests.pve_sim.cli_env import cli_env
@@ -25,7 +26,6 @@ LAB = bool(LAB_ENV.get("PROXMOX_VE_ENDPOINT"))
 VM_NAME = "vm-llm-aimachine"
 # what the nspawn test host can take: the GPU-free steps (driver, CUDA: @fake and lab only)
 SIM_STEPS = "security,vllm,ollama"
-PAYLOADS_IN_HOST = "/srv/aimachine-payloads"
 SECRETS = [TOKEN.split("=", 1)[1]] + [t.split("=", 1)[-1] for t in [LAB_ENV.get("PROXMOX_VE_API_TOKEN")] if t]
 
 
@@ -98,11 +98,7 @@ def write_sim_catalog(tmp: Path, key: Path, admin_network: str = "192.168.0.0/24
     it imports over SSH to the node, which the simulator is not)."""
     return build_catalog(tmp, vm={
         "login.ssh_public_key_file": f"{key}.pub",
-        "services.ollama.models": [],
-        "services.ollama.url": f"file://{PAYLOADS_IN_HOST}/ollama/v{{version}}/ollama-linux-amd64.tar.zst",
-        "services.vllm.python": "3.11",
-        "services.vllm.index_url": f"file://{PAYLOADS_IN_HOST}/simple",
-        "services.vllm.torch_index_url": f"file://{PAYLOADS_IN_HOST}/simple",
+        **mirror_settings("3.11"),  # the test host is Debian bookworm
         "firewall.admin_network": admin_network,
         "image": IMPORT_IMAGE,
     })

@@ -8,18 +8,10 @@ from typing import Any
 
 import yaml
 
+from deploy.rehearsal.catalog_copy import apply
+
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_VM = "vm-llm-aimachine"
-
-
-def _set(entry: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        entry = entry.setdefault(key, {})
-    if value is None:
-        entry.pop(leaf, None)
-    else:
-        entry[leaf] = value
 
 
 def build_catalog(folder: Path, vm: dict[str, Any] | None = None, proxmox: dict[str, Any] | None = None,
@@ -28,10 +20,8 @@ def build_catalog(folder: Path, vm: dict[str, Any] | None = None, proxmox: dict[
     None removes a field) applied to its VM and `proxmox` to its proxmox section."""
     raw = yaml.safe_load((ROOT / "catalog.yml").read_text())
     entry = next(v for v in raw["vms"] if v["name"] == SHIPPED_VM)
-    for dotted, value in (vm or {}).items():
-        _set(entry, dotted, value)
-    for dotted, value in (proxmox or {}).items():
-        _set(raw["proxmox"], dotted, value)
+    apply(entry, vm or {})
+    apply(raw["proxmox"], proxmox or {})
     path = folder / name
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

@@ -12,19 +12,16 @@ from pathlib import Path
 import pytest
 
 from deploy.rehearsal import guest as nspawn
-from deploy.rehearsal.payloads import build_ollama_release, build_vllm_index
+from deploy.rehearsal.payloads import MIRROR_IN_GUEST, build_mirror
 
-PAYLOADS_IN_HOST = "/srv/aimachine-payloads"  # where the test host sees the local mirror (read-only)
+PAYLOADS_IN_HOST = MIRROR_IN_GUEST  # where the test host sees the local mirror (read-only)
 VLLM_VERSION, OLLAMA_VERSION = "0.32.0", "0.13.5"
 
 
 @pytest.fixture(scope="session")
 def standin_payloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local mirror: a package index with the stand-in vllm wheel, an Ollama release directory."""
-    root = tmp_path_factory.mktemp("payloads")
-    build_vllm_index(root, VLLM_VERSION)
-    build_ollama_release(root / "ollama", OLLAMA_VERSION)
-    return root
+    return build_mirror(tmp_path_factory.mktemp("payloads"), VLLM_VERSION, OLLAMA_VERSION)
 
 
 def require_test_host(what: str) -> None:
