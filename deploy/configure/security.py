@@ -9,7 +9,7 @@ from pyinfra.operations import server
 
 from deploy.configure.common import ensure_packages, put_files, stop
 from deploy.configure.facts import SshClientAddress, UfwStatus
-from deploy.guest.firewall import locks_out, ufw_commands, wanted_ports
+from deploy.guest.firewall import SERVICE_PORTS, locks_out, ufw_commands, wanted_ports
 from deploy.guest.rendered import SSHD_DROPIN, split_bind, sshd_dropin
 
 
@@ -30,14 +30,12 @@ def security() -> None:
     if not vm.firewall.enabled:
         return
     services = vm.services
-    ports = wanted_ports(
-        services.vllm.expose,
-        split_bind(services.vllm.bind)[1],
-        services.ollama.expose,
-        split_bind(services.ollama.bind)[1],
-    )
+    vllm_port, ollama_port = split_bind(services.vllm.bind)[1], split_bind(services.ollama.bind)[1]
+    ports = wanted_ports(services.vllm.expose, vllm_port, services.ollama.expose, ollama_port)
     network = vm.firewall.admin_network
-    commands = ufw_commands(host.get_fact(UfwStatus), network, ports)
+    # the catalog's own ports are managed too, so un-exposing a service on a moved bind closes it
+    commands = ufw_commands(host.get_fact(UfwStatus), network, ports,
+                            managed_ports=(*SERVICE_PORTS, vllm_port, ollama_port))
     client = host.get_fact(SshClientAddress, _sudo=False) if commands else None
     if locks_out(client, network):
         stop(f"this run connects from {client}, which firewall.admin_network {network} does not include: "

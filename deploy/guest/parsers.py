@@ -103,7 +103,12 @@ class UfwStatus:
     active: bool
     incoming: str | None = None  # default policy: deny / allow / reject
     outgoing: str | None = None
-    rules: list[str] = field(default_factory=list)  # normalised: "22/tcp ALLOW IN 10.0.0.0/24"
+    rules: list[str] = field(default_factory=list)  # spaces collapsed: "22/tcp ALLOW IN 10.0.0.0/24"
+
+    @property
+    def port_rules(self) -> list[UfwRule]:
+        """The rows that are port rules, read (see parse_ufw_rule)."""
+        return [rule for rule in map(parse_ufw_rule, self.rules) if rule]
 
 
 def parse_ufw_status(output: str) -> UfwStatus:
@@ -173,3 +178,44 @@ def parse_module_versions(output: str) -> tuple[str | None, str | None]:
     values = dict(line.strip().split("=", 1) for line in output.splitlines() if "=" in line)
     installed = values.get("installed", "").split(":")[-1].split("-")[0]
     return values.get("loaded") or None, installed or None
+
+
+@dataclass(frozen=True)
+class UfwRule:
+    """One row of `ufw status verbose`, as ufw prints it (its own normalised form)."""
+
+    port: str  # "22", "8000:8010", "80,443"
+    proto: str  # "tcp" / "udp"
+    action: str  # "ALLOW" / "DENY" / "REJECT" / "LIMIT"
+    source: str  # "10.0.0.0/24", "10.0.0.5" (a /32), "Anywhere"
+    v6: bool = False  # the "(v6)" twin that a rule without an IPv4 source gets
+
+
+# 22/tcp ALLOW IN 10.0.0.0/24 | 22/tcp (v6) ALLOW IN Anywhere (v6) | 22/tcp ALLOW Anywhere # comment
+_UFW_RULE = re.compile(
+    r"^(?P<port>[\d:,]+)/(?P<proto>tcp|udp)(?P<v6> \(v6\))? (?P<action>[A-Z]+)(?: (?:IN|OUT|FWD))? "
+    r"(?P<source>\S+)(?: \(v6\))?(?: #.*)?$")
+
+
+def parse_ufw_rule(row: str) -> UfwRule | None:
+    """A rule row of `ufw status [verbose]` (spaces collapsed); None for others (app profiles such as
+    `OpenSSH`, rules with a destination address), which the firewall step leaves alone."""
+    found = _UFW_RULE.match(" ".join(row.split()))
+    if not found:
+        return None
+    return UfwRule(found["port"], found["proto"], found["action"], found["source"], bool(found["v6"]))
+
+
+def parse_ss_listening(output: str) -> list[str]:
+    """`ss -ltnH`: the local address:port of each listening socket. `*:P` is a dual-stack socket
+    (an IPv6 wildcard that also takes IPv4, as Go's net.Listen on 0.0.0.0 creates); `%lo` and such
+    name the interface a socket is tied to. Short lines (no peer column) are not sockets."""
+    # State Recv-Q Send-Q Local:Port Peer:Port [Process]
+    return [line.split()[3] for line in output.splitlines() if len(line.split()) >= 5]
+
+
+def parse_ping_summary(output: str) -> tuple[int, int] | None:
+    """(sent, received) from ping's summary: iputils `3 packets transmitted, 0 received`, busybox
+    `3 packets transmitted, 3 packets received`; None when no summary was printed."""
+    found = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", output)
+    return (int(found[1]), int(found[2])) if found else None
