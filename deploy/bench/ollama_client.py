@@ -34,20 +34,20 @@ class OllamaClient(EngineClient):
 
     def weight_bytes(self) -> int | None:
         """The model's file size from /api/tags (/api/show carries no size)."""
-        data = self._json("GET", "/api/tags")
-        wanted = {self.model, f"{self.model}:latest"}
-        for entry in data.get("models", []):
-            if wanted & {entry.get("name"), entry.get("model")}:
-                return int(entry["size"]) if entry.get("size") else None
-        return None
+        entry = self._entry("/api/tags")
+        return int(entry["size"]) if entry and entry.get("size") else None
 
     def gpu_share(self) -> float | None:
         """Share of the loaded model in GPU memory (/api/ps size_vram / size): 1.0 = all on the GPU."""
-        data = self._json("GET", "/api/ps")
-        for entry in data.get("models", []):
-            if self.model in (entry.get("name"), entry.get("model")) and entry.get("size"):
-                return entry.get("size_vram", 0) / entry["size"]
-        return None
+        entry = self._entry("/api/ps")
+        return entry.get("size_vram", 0) / entry["size"] if entry and entry.get("size") else None
+
+    def _entry(self, path: str) -> dict[str, Any] | None:
+        """This model's entry in /api/tags or /api/ps, which name a model pulled without a tag
+        `NAME:latest` (docs/api.md of Ollama: "name": "mistral:latest")."""
+        wanted = {self.model, f"{self.model}:latest"}
+        models = self._json("GET", path).get("models", [])
+        return next((m for m in models if wanted & {m.get("name"), m.get("model")}), None)
 
     def stream(self, prompt: str, max_tokens: int, seed: int) -> Sample:
         body = {"model": self.model, "prompt": prompt, "stream": True,

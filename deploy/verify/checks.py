@@ -103,7 +103,7 @@ def checks_for(vm: Vm, address: str, health_wait_s: float = 600) -> list[Check]:
         health = _local_url(vllm.bind, "/health")
         out += [
             Check("vllm-venv", f"{VLLM_VENV}/bin/python -c 'import vllm; print(vllm.__version__)'",
-                  vllm.version, lambda o: judge.exact_text(o, vllm.version),
+                  vllm.version, lambda o: judge.last_line(o, vllm.version),
                   "reinstall vLLM in its venv: aimachine configure " + vm.name),
             Check("vllm-unit", "systemctl cat vllm.service >/dev/null && systemctl is-active vllm",
                   "active", lambda o: judge.exact_text(o, "active"),

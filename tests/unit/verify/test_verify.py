@@ -10,6 +10,7 @@ import pytest
 from deploy.verify import judges as j
 from deploy.verify.judges import Output
 from tests.conftest import FIXTURES, run_aimachine
+from tests.harness.real_outputs import replay_verify
 
 HEALTHY = json.loads((FIXTURES / "verify" / "healthy-vm.json").read_text())
 QUERY = (FIXTURES / "nvidia-smi.query-name-memory-driver.noheader.csv").read_text()
@@ -99,9 +100,7 @@ def verify_recording(tmp_path, mutate=None) -> tuple[int, dict]:
     rec = copy.deepcopy(HEALTHY)
     if mutate:
         mutate(rec["outputs"])
-    path = tmp_path / "rec.json"
-    path.write_text(json.dumps(rec))
-    result = run_aimachine("verify", "vm-llm-aimachine", "--json", "--replay", str(path))
+    result = replay_verify(tmp_path, rec, "--json")
     assert "Traceback" not in result.stderr
     return result.returncode, json.loads(result.stdout)
 
@@ -156,9 +155,7 @@ def test_each_broken_variant_fails_the_right_check(tmp_path, variant):
 def test_table_names_the_failed_check_and_its_remedy(tmp_path):
     rec = copy.deepcopy(HEALTHY)
     _set("vllm-health", "503")(rec["outputs"])
-    path = tmp_path / "rec.json"
-    path.write_text(json.dumps(rec))
-    result = run_aimachine("verify", "vm-llm-aimachine", "--replay", str(path))
+    result = replay_verify(tmp_path, rec)
     assert result.returncode == 7
     assert "FAIL vllm-health" in result.stdout and "remedy:" in result.stdout
     assert "19/20 checks passed; 1 failed" in result.stdout
@@ -172,15 +169,12 @@ def test_no_address_is_a_clear_error(tmp_path):
 
 
 def test_record_then_replay_gives_the_same_verdicts(tmp_path):
-    first = tmp_path / "first.json"
-    first.write_text(json.dumps(HEALTHY))
     again = tmp_path / "again.json"
-    result = run_aimachine("verify", "vm-llm-aimachine", "--json", "--replay", str(first),
-                           "--record", str(again))
+    result = replay_verify(tmp_path, HEALTHY, "--json", "--record", str(again))
     assert result.returncode == 0
     recorded = json.loads(again.read_text())
     assert recorded["outputs"]["gpu-name"]["command"].startswith("nvidia-smi --query-gpu=")
-    rerun = run_aimachine("verify", "vm-llm-aimachine", "--json", "--replay", str(again))
+    rerun = replay_verify(tmp_path, {**recorded, "catalog_fields": HEALTHY["catalog_fields"]}, "--json")
     assert json.loads(rerun.stdout)["checks"] == json.loads(result.stdout)["checks"]
 
 

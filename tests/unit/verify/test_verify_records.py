@@ -1,0 +1,121 @@
+"""`aimachine verify --replay` on records built from real outputs: the healthy VM passes (exit 0), each
+broken one fails (exit 7) on exactly the check that reads its failure; and the judges on the real
+outputs themselves (tests/fixtures, each with its source)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+
+from deploy.verify import judges as j
+from deploy.verify.judges import Output
+from tests.conftest import FIXTURES
+from tests.harness.real_outputs import body, printed, replay_verify
+
+HEALTHY = json.loads((FIXTURES / "verify" / "healthy-vm.json").read_text())
+BROKEN = json.loads((FIXTURES / "verify" / "broken-vms.json").read_text())["variants"]
+HEALTHY_LOG = "kernel-log.nvidia-580-open.rtx5060ti.healthy.txt"
+FAILING_LOGS = {"kernel-log.rminitadapter-failed.rtx5080.txt": "RmInitAdapter failed!",
+                "kernel-log.fallen-off-the-bus.open-570.txt": "fallen off the bus",
+                "kernel-log.gsp-firmware-missing.txt": "gsp_tu10x.bin failed with error -2"}
+
+
+def every_output():
+    yield from (("healthy", name, out) for name, out in HEALTHY["outputs"].items())
+    for variant, spec in BROKEN.items():
+        yield from ((variant, name, out) for name, out in spec["outputs"].items())
+
+
+@pytest.mark.parametrize(("record", "check", "out"), list(every_output()),
+                         ids=[f"{r}/{c}" for r, c, _ in every_output()])
+def test_every_recorded_output_names_its_source_and_a_real_one_is_the_fixture_unchanged(record, check, out):
+    kind, _, where = out["source"].partition(": ")
+    assert kind in ("real", "composed") and where, f"{record}/{check} does not say where it comes from"
+    if kind == "real":
+        fixture = re.match(r"tests/fixtures/(\S+)", where)[1]
+        text = out["stdout"] or out["stderr"]
+        assert text and text in body(fixture), f"{record}/{check} is not the text of {fixture}"
+
+
+def replay(tmp_path, outputs: dict) -> tuple[int, dict, str]:
+    record = copy.deepcopy(HEALTHY)
+    record["outputs"].update(copy.deepcopy(outputs))
+    result = replay_verify(tmp_path, record, "--json")
+    assert "Traceback" not in result.stderr
+    return result.returncode, json.loads(result.stdout), result.stderr
+
+
+def test_the_healthy_record_passes_every_check(tmp_path):
+    rc, report, _ = replay(tmp_path, {})
+    assert rc == 0 and report["passed"]
+    assert [c["name"] for c in report["checks"] if not c["passed"]] == []
+    assert len(report["checks"]) == len(HEALTHY["outputs"])  # every check answered from the record
+
+
+@pytest.mark.parametrize("variant", BROKEN, ids=list(BROKEN))
+def test_each_broken_record_fails_its_check_by_name(tmp_path, variant):
+    rc, report, stderr = replay(tmp_path, BROKEN[variant]["outputs"])
+    failed = [c["name"] for c in report["checks"] if not c["passed"]]
+    assert rc == 7 and failed == BROKEN[variant]["fails"]
+    assert f"check(s) failed: {', '.join(failed)}" in stderr
+
+
+def test_the_healthy_kernel_log_is_clean_in_dmesg_form_too():
+    log = body(HEALTHY_LOG)
+    # dmesg prints the same messages behind `[seconds]` where journalctl -k prints date, host and `kernel:`
+    as_dmesg = re.sub(r"^\w{3} \d+ [\d:]+ \S+ kernel: ", "[    4.211954] ", log, flags=re.MULTILINE)
+    assert as_dmesg != log
+    for text in (log, as_dmesg):
+        verdict = j.dmesg_clean(Output(0, text))
+        assert verdict.passed, verdict.found
+        assert "6 known benign" in verdict.found
+
+
+@pytest.mark.parametrize("name", FAILING_LOGS)
+def test_real_failing_kernel_logs_fail_even_beside_the_healthy_lines(name):
+    for text in (body(name), body(HEALTHY_LOG) + body(name)):
+        verdict = j.dmesg_clean(Output(0, text))
+        assert not verdict.passed
+    assert FAILING_LOGS[name] in body(name)
+    first_error = next(ln.strip() for ln in body(name).splitlines() if "NVRM" in ln or "nvidia" in ln)
+    assert j.dmesg_clean(Output(0, body(name))).found.startswith(first_error)
+
+
+def test_a_held_driver_is_installed_and_a_closed_one_still_fails():
+    held = printed("dpkg-query.status.held-package.debian12.txt",
+                   "dpkg-query -W -f='${Package} ${Status}\\n' 'ufw*'", nth=1)
+    assert held == "ufw hold ok installed\n"
+    open_held = j.open_driver_package(Output(0, held.replace("ufw", "nvidia-driver-580-open")))
+    assert open_held == j.Verdict(True, "nvidia-driver-580-open (held)")
+    assert not j.open_driver_package(Output(0, held.replace("ufw", "nvidia-driver-580"))).passed
+    # the half-removed states a dpkg Status can show are not installed
+    for status in ("deinstall ok config-files", "deinstall ok installed", "install ok half-installed",
+                   "hold reinstreq half-installed"):
+        assert not j.open_driver_package(Output(0, f"nvidia-driver-580-open {status}\n")).passed
+
+
+def test_a_failed_ping_reports_its_replies_not_its_banner():
+    verdict = j.ping(Output(1, body("ping.no-replies.iputils20221126.txt")))
+    assert verdict == j.Verdict(False, "0/3 replies")
+    assert j.ping(Output(2, "", "ping: vm: Name or service not known\n")).found.startswith("exit 2: ping: vm")
+
+
+def test_vllm_version_after_its_info_lines():
+    verdict = j.last_line(Output(0, body("vllm-version.info-log-on-stdout.txt")), "0.7.4.dev497+ga73e183e")
+    assert verdict.passed
+    assert not j.last_line(Output(0, "0.32.0\nINFO something after\n"), "0.32.0").passed
+
+
+def test_listeners_on_a_real_dual_stack_socket():
+    ss = Output(0, body("ss-ltnH.dualstack-wildcard.iproute2-6.1.txt"))
+    # Ollama bound to 0.0.0.0 listens on `*:11434`: the bind the catalog asks for, exposed or not
+    assert j.listeners(ss, {"0.0.0.0:11434": True, "127.0.0.1:8000": False}).passed
+    assert j.listeners(ss, {"0.0.0.0:11434": False}).passed
+    assert j.listeners(ss, {"[::]:11434": False}).passed
+    wrong = j.listeners(ss, {"127.0.0.1:11434": False})
+    assert wrong == j.Verdict(False, "port 11434 also open on *:11434")
+    assert not j.listeners(ss, {"0.0.0.0:8000": True}).passed  # exposed, but on loopback only
+    assert not j.listeners(ss, {"127.0.0.1:18000": False}).passed
