@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from deploy.catalog.schema import load_catalog, split_bind
 from deploy.configure import launcher as configure_run
 from deploy.errors import PhaseError
-from deploy.guest.drivers import keyring_url
 from deploy.phases import Echo, Phase, RunRecord, format_duration, summary_lines
 from deploy.proxmox import provision as prov
 from deploy.proxmox.terraform import TerraformError
@@ -50,22 +49,8 @@ def _catalog(d: DeployRun) -> str:
     cat = load_catalog(d.catalog_path)
     vm = cat.vm(d.name)
     d.run = prov.Run(cat, vm, d.echo, verbose=d.options.verbose, allow_replace=d.options.allow_replace)
-    _require_keyring_checksum(d)
     return (f"{vm.name}: VM {vm.vmid} on {cat.node_of(vm)}, {vm.cores} cores, {vm.memory_mb} MB, "
             f"{vm.disk_gb} GB")
-
-
-def _require_keyring_checksum(d: DeployRun) -> None:
-    """The cuda step needs the keyring's sha256: say so now, not after the VM is built."""
-    vm = d.prov.vm
-    configures = d.options.until is None or PHASES.index(d.options.until) >= PHASES.index("configure")
-    if not configures or "cuda" not in configure_run.select(d.options.steps) or vm.nvidia.cuda_keyring_sha256:
-        return
-    url = keyring_url("24.04", vm.nvidia.cuda_keyring_version)
-    raise PhaseError("catalog", f"{d.catalog_path}: {vm.name}: nvidia.cuda_keyring_sha256 is not set; every "
-                     "download is checked, and no checksum is shipped that was not verified",
-                     f"curl -fsSLO {url} && sha256sum {url.rsplit('/', 1)[1]}, then put the value in "
-                     "nvidia.cuda_keyring_sha256")
 
 
 def _provision(d: DeployRun) -> str:

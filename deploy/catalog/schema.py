@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -34,6 +35,28 @@ def spec(check: chk.Check, default: Any = _REQUIRED, doc: str = "") -> Any:
 def section(doc: str = "") -> Any:
     """A nested mapping whose schema is the field's dataclass type."""
     return field(default=None, metadata={"section": True, "doc": doc})
+
+
+OLLAMA_ASSET_STEM = "ollama-linux-amd64"
+ARCHIVE_SUFFIXES = (".tar.zst", ".tgz", ".tar.gz")
+
+
+def ollama_asset(version: str) -> str:
+    """The Linux asset's name for an Ollama release: gzip up to 0.13.x, zstd from 0.14.0 on
+    (ollama commit 34d0c55, #13651; the release workflow's artifact names)."""
+    release = tuple(int(x) for x in re.findall(r"\d+", version)[:3])
+    return OLLAMA_ASSET_STEM + (".tar.zst" if release >= (0, 14, 0) else ".tgz")
+
+
+# Keys older catalogs had, with what to do now: reported as such, not as a typo.
+RETIRED = {
+    ("Nvidia", "cuda_keyring_sha256"): "remove it: the CUDA repository is now verified by its signing key's "
+                                       "fingerprint, so no checksum is needed",
+    ("Nvidia", "cuda_keyring_version"): "remove it: the cuda-keyring package is no longer used (the "
+                                        "repository is added by its signing key)",
+    ("Vllm", "torch_index_url"): "remove it: vLLM's wheels need PyPI's torch (CUDA 13); an extra index makes "
+                                 "pip take a CUDA 12 build and vLLM then fails on libcudart.so.13",
+}
 
 
 # ---- schema -----------------------------------------------------------------------------------
@@ -86,23 +109,20 @@ class Nvidia:
         chk.one_of_checks(chk.choice("auto"), chk.integer(525, 9999),
                           "'auto' or a driver branch number such as 580"),
         "auto", "auto: the -open distro driver ubuntu-drivers offers")
-    cuda_toolkit: str = spec(chk.cuda_toolkit, "cuda-toolkit-12-8",
-                             "12.8 is the first CUDA for sm_120 (RTX 50)")
-    cuda_keyring_version: str = spec(chk.version, "1.1-1", "NVIDIA's cuda-keyring package version")
-    cuda_keyring_sha256: str | None = spec(
-        chk.sha256, None,
-        "sha256 of cuda-keyring_VERSION_all.deb; the cuda step needs it: a deploy stops in its first "
-        "phase without it and says how to get it (docs/configuration.md)")
+    cuda_toolkit: str = spec(chk.cuda_toolkit, "cuda-toolkit-13-0",
+                             "the system toolkit for JIT builds (nvcc, FlashInfer): match vLLM's CUDA "
+                             "runtime (13.0 for vLLM >= 0.20; `make check-pins` compares them)")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Ollama:
     enabled: bool = spec(chk.boolean, True, "start at boot")
-    version: str = spec(chk.version, "0.13.5", "the Ollama release")
+    version: str = spec(chk.version, "0.32.15", "the Ollama release")
     url: str = spec(chk.pattern(r"(https?|file)://\S*\{version\}\S*",
                                 "a URL template containing {version}"),
-                    "https://github.com/ollama/ollama/releases/download/v{version}/ollama-linux-amd64.tar.zst",
-                    "where the release tarball is downloaded ({version} filled in); a mirror works")
+                    "https://github.com/ollama/ollama/releases/download/v{version}/{asset}",
+                    "where the release archive is downloaded ({version} and {asset} filled in: "
+                    "ollama-linux-amd64.tgz up to 0.13.x, .tar.zst from 0.14.0); a mirror works")
     sha256: str | None = spec(chk.sha256, None, "default: from the release's sha256sum.txt")
     bind: str = spec(chk.ip_port, "127.0.0.1:11434", "OLLAMA_HOST: where the API listens")
     models_dir: str = spec(chk.absolute_path, "/var/lib/ollama/models", "OLLAMA_MODELS: the model store")
@@ -112,6 +132,25 @@ class Ollama:
     models: list = spec(chk.list_of(chk.text(), "a list of model names, e.g. [llama3.1:8b]"), [],
                         "pulled at deploy; verify expects them in `ollama list`")
     expose: bool = spec(chk.boolean, False, "open the firewall to firewall.admin_network")
+
+    def asset(self) -> str:
+        return ollama_asset(self.version)
+
+    def release_url(self) -> str:
+        return self.url.format(version=self.version, asset=self.asset())
+
+    def problems(self) -> list[tuple[str, str, str, str]]:
+        """A URL whose archive type is not the one the release publishes for this version 404s."""
+        name = self.url.rsplit("/", 1)[-1]
+        if "{asset}" in name:
+            return []
+        suffix = next((x for x in ARCHIVE_SUFFIXES if name.endswith(x)), None)
+        want = self.asset().removeprefix(OLLAMA_ASSET_STEM)
+        if suffix == want:
+            return []
+        return [("url", repr(self.url), f"a URL ending in {{asset}} or {want}",
+                 f"Ollama {self.version} is published as {self.asset()} "
+                 "(.tgz up to 0.13.x, .tar.zst from 0.14.0)")]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,13 +163,11 @@ class Vllm:
                                          "share of VRAM vLLM preallocates; leave room for Ollama")
     max_model_len: int = spec(chk.integer(256, 1048576), 8192,
                               "--max-model-len: the context that fits the KV cache")
-    python: str = spec(chk.choice("3.10", "3.11", "3.12", "3.13"), "3.12",
-                       "the venv's Python (Ubuntu 24.04 ships 3.12)")
+    python: str = spec(chk.choice("3.11", "3.12", "3.13"), "3.12",
+                       "the venv's Python: vLLM >= 0.20 needs 3.11 or newer (Ubuntu 24.04 ships 3.12)")
     index_url: str = spec(chk.pattern(r"(https?|file)://\S+", "a package index URL"),
-                          "https://pypi.org/simple", "where vllm comes from (a mirror works)")
-    torch_index_url: str = spec(chk.pattern(r"(https?|file)://\S+", "a package index URL"),
-                                "https://download.pytorch.org/whl/cu129",
-                                "where the CUDA build of torch comes from")
+                          "https://pypi.org/simple",
+                          "the only index vllm and its torch come from (a mirror of PyPI works)")
     cache_dir: str = spec(chk.absolute_path, "/var/lib/vllm",
                           "the vllm user's home: model and compile caches")
     expose: bool = spec(chk.boolean, False, "open the firewall to firewall.admin_network")
@@ -235,7 +272,10 @@ def _build(cls: type, data: Any, where: tuple, out: _Collector) -> Any:
     fields = [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
     names = [f.name for f in fields]
     for key in data:
-        if key not in names:
+        if (cls.__name__, key) in RETIRED:
+            out.add((*where, key), f"the retired key {key!r}", f"the keys {_keys(cls)}",
+                    RETIRED[cls.__name__, key])
+        elif key not in names:
             near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
             hint = f"did you mean {near[0]!r}?" if near else ""
             out.add((*where, key), f"unknown key {key!r}", f"the keys {_keys(cls)}", hint)
@@ -257,7 +297,13 @@ def _build(cls: type, data: Any, where: tuple, out: _Collector) -> Any:
         except chk.Invalid as bad:
             out.add(here, chk.describe(data[f.name]), bad.allowed, bad.hint)
             ok = False
-    return cls(**values) if ok else None
+    if not ok:
+        return None
+    built = cls(**values)
+    for name, found, allowed_text, hint in getattr(built, "problems", list)():
+        out.add((*where, name), found, allowed_text, hint)
+        ok = False
+    return built if ok else None
 
 
 def allowed(check: chk.Check) -> str:

@@ -1,20 +1,27 @@
-"""base: the VM is an Ubuntu 22.04/24.04 with an NVIDIA GPU, cloud-init has finished, tools are in,
-and the swap file the catalog asks for (`swap_gb`, none by default) is on."""
+"""base: the VM is an Ubuntu 24.04 with an NVIDIA GPU, cloud-init has finished, apt waits for its lock
+instead of failing, tools are in, and the swap file the catalog asks for (`swap_gb`, none by default)
+is on. (22.04 is refused: its Python 3.10 cannot run current vLLM.)"""
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import server, systemd
 
-from deploy.configure.common import ensure_packages, stop
+from deploy.configure.common import ensure_packages, put_files, stop
 from deploy.configure.facts import CloudInitStatus, PciDevices
+from deploy.configure.launcher import NOTE
 from deploy.configure.swap import swap_file
 from deploy.guest import parsers
+from deploy.guest.rendered import apt_files
 
-SUPPORTED_UBUNTU = ("22.04", "24.04")
-BASE_PACKAGES = ["curl", "ca-certificates", "zstd", "pciutils", "qemu-guest-agent", "ubuntu-drivers-common"]
+SUPPORTED_UBUNTU = ("24.04",)
+# `cloud-init status` while it still works; `done`, `disabled` and `error` are final (waiting on an
+# error would count as a change on every run)
+CLOUD_INIT_BUSY = ("running", "not started", "not run")
+BASE_PACKAGES = ["curl", "ca-certificates", "zstd", "gnupg", "pciutils", "qemu-guest-agent",
+                 "ubuntu-drivers-common"]
 
 
 def unsupported_os(distro: dict | None) -> str | None:
@@ -33,11 +40,15 @@ def unsupported_os(distro: dict | None) -> str | None:
 
 @deploy("base")
 def base() -> None:
-    if host.get_fact(CloudInitStatus) not in (None, "done", "disabled"):
+    cloud_init = host.get_fact(CloudInitStatus)
+    if cloud_init in CLOUD_INIT_BUSY:
         server.shell(
             name="Wait for cloud-init to finish (it holds apt on first boot)",
             commands=["cloud-init status --wait >/dev/null || true"],
         )
+    elif cloud_init == "error":
+        logger.warning(NOTE + "cloud-init reports an error on the VM (`cloud-init status --long` says "
+                       "which module); the configuration goes on")
     why = unsupported_os(host.get_fact(LinuxDistribution))
     if why:
         stop(why)
@@ -49,6 +60,7 @@ def base() -> None:
             "on Proxmox and that the host binds the card to vfio-pci"
         )
         return
+    put_files(apt_files())  # before the first apt call: first boot's apt-daily may hold the lock
     ensure_packages(BASE_PACKAGES, "base tools")
     systemd.service(
         name="qemu-guest-agent running (Proxmox reads the VM's address from it)",

@@ -85,6 +85,33 @@ class OllamaVersion(FactBase):
         return parsers.parse_ollama_version(_text(output))
 
 
+class VenvPackageVersion(FactBase):
+    """A distribution's version in a venv, local part kept (`0.33.0+cu130`), read by importlib.metadata:
+    pyinfra's PipPackages reads `pip freeze` with a pattern that has no `+`, so a local version would
+    look missing and be reinstalled on every run. None without the venv or the package."""
+
+    def command(self, venv: str, package: str) -> str:
+        python = shlex.quote(f"{venv}/bin/python")
+        code = shlex.quote(f"import importlib.metadata as m; print(m.version({package!r}))")
+        return f"if [ -x {python} ]; then {python} -c {code} 2>/dev/null || true; fi"
+
+    def process(self, output: list[str]) -> str | None:
+        return parsers.last_word(_text(output))
+
+
+class KeyringFingerprints(FactBase):
+    """The fingerprints (primary key and subkeys) in a keyring file; [] when it is missing."""
+
+    default = list
+
+    def command(self, path: str) -> str:
+        quoted = shlex.quote(path)
+        return f"if [ -s {quoted} ]; then gpg --show-keys --with-colons {quoted} 2>/dev/null || true; fi"
+
+    def process(self, output: list[str]) -> list[str]:
+        return parsers.parse_gpg_fingerprints(_text(output))
+
+
 class OllamaModels(FactBase):
     """Models the running Ollama holds; [] when it is not running."""
 

@@ -31,8 +31,9 @@ INVENTORY = PROJECT / "inventory.py"
 DEPLOY_FILE = PROJECT / "deploy" / "configure" / "vm.py"
 NOTE = "NOTE: "  # a log line that `aimachine configure` shows among its progress lines
 # the configuration steps (configure/steps.py: one @deploy each), in the order they run; security first:
-# the firewall and sshd are hardened before any service listens
-STEP_NAMES = ("base", "security", "nvidia", "cuda", "vllm", "ollama", "monitoring")
+# the firewall and sshd are hardened before any service listens; the first-boot update (and its reboot)
+# comes before the driver, which is built for the kernel that runs
+STEP_NAMES = ("base", "security", "update", "nvidia", "cuda", "vllm", "ollama", "monitoring")
 HEARTBEAT_S = 30.0  # pyinfra prints nothing while an operation runs: say so after this much silence
 OPERATION = "--> Starting operation: "
 

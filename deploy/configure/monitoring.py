@@ -1,21 +1,18 @@
-"""monitoring: nvtop, persistence mode through nvidia-persistenced, and a `gpu-status` command."""
+"""monitoring: nvtop, persistence mode through nvidia-persistenced, and a `gpu-status` command.
+
+Ubuntu's nvidia-persistenced unit passes --no-persistence-mode; a drop-in turns persistence on."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import systemd
 
 from deploy.configure.common import ensure_packages, put_files
-from deploy.guest.rendered import gpu_status_script
+from deploy.configure.services import managed_service
+from deploy.guest.rendered import gpu_status_script, persistenced_dropin
 
 
 @deploy("monitoring")
 def monitoring() -> None:
     ensure_packages(["nvtop"], "nvtop")
-    systemd.service(
-        name="nvidia-persistenced running (keeps the GPU initialised between jobs)",
-        service="nvidia-persistenced",
-        running=True,
-        enabled=True,
-    )
+    managed_service("nvidia-persistenced", [persistenced_dropin()], enabled=True)
     put_files([gpu_status_script()])

@@ -13,7 +13,7 @@ from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
 from deploy.configure.common import stop
-from deploy.configure.driver_updates import hold_driver, installed_check, upgrade_driver
+from deploy.configure.driver_updates import UBUNTU_DRIVERS, hold_driver, installed_check, upgrade_driver
 from deploy.configure.facts import NvidiaSmi, PciDevices, PciDriver, UbuntuDriversDevices
 from deploy.guest import parsers
 from deploy.guest.drivers import (
@@ -57,23 +57,26 @@ def nvidia() -> None:
              f"--upgrade-driver` (or `make upgrade-driver VM={vm.name}`)")
         return
     package = current or package
-    modules = module_package(package, host.get_fact(KernelVersion))
     changed = []
-    installing = package not in installed or modules not in installed
+    # the kernel as planned; the update step may reboot into a newer one first, so the check below
+    # names the kernel that runs when it runs
+    planned_modules = module_package(package, host.get_fact(KernelVersion))
+    installing = package not in installed or planned_modules not in installed
     if installing:
         spec = install_spec(package)
         install = server.shell(
-            name=f"Install {package} (ubuntu-drivers install {spec})",
-            commands=[f"ubuntu-drivers install {spec}"],
+            name=f"Install {package} (ubuntu-drivers install {spec}, no Recommends)",
+            commands=[f"{UBUNTU_DRIVERS} install {spec}"],
         )
         # The exit code alone is not proof: a driver with only DKMS modules is skipped silently.
+        modules = module_package(package, "$(uname -r)")
         server.shell(
-            name=f"Confirm the signed module package {modules} is installed",
+            name=f"Confirm the signed modules {module_package(package, 'KERNEL')} for the running kernel",
             commands=[
-                f"{installed_check(modules)} || {{ echo '{modules} is not installed: ubuntu-drivers "
-                f"installed no signed modules for kernel {host.get_fact(KernelVersion)}; when the held "
-                f"driver predates this kernel, `aimachine configure {vm.name} --upgrade-driver` brings "
-                "a build for it'; exit 1; }"
+                f"{installed_check(modules)} || {{ echo \"{modules} is not installed: ubuntu-drivers "
+                "installed no signed modules for the running kernel $(uname -r); when the held driver "
+                f"predates this kernel, \\`aimachine configure {vm.name} --upgrade-driver\\` brings a "
+                "build for it\"; exit 1; }"
             ],
             _if=install.did_change,
         )

@@ -1,5 +1,8 @@
-"""ollama: the pinned release tarball (sha256-checked) in /usr/local, its own user, unit + drop-in,
-models pulled when missing. Never the install.sh script (it would add NVIDIA's driver packages)."""
+"""ollama: the pinned release archive (sha256-checked) in /usr/local, its own user, unit + drop-in,
+models pulled when missing. Never the install.sh script (it would add NVIDIA's driver packages).
+
+The archive's name follows the version (`ollama-linux-amd64.tgz` up to 0.13.x, `.tar.zst` from 0.14.0);
+a download that fails its check is removed, so the next run fetches it again."""
 
 from __future__ import annotations
 
@@ -18,18 +21,24 @@ from deploy.guest import parsers
 from deploy.guest.rendered import ollama_files
 
 
-def release_url(template: str, version: str) -> str:
-    return template.format(version=version)
-
-
 def verify_command(sums: str, filename: str, archive: str) -> str:
-    """Check ARCHIVE against FILENAME's line in a sha256sum.txt; a missing line fails with a remedy."""
+    """Check ARCHIVE against FILENAME's line in a sha256sum.txt; a missing line fails with a remedy, a
+    mismatch removes both files (a bad cached download would otherwise fail every later run)."""
+    files_ = f"{shlex.quote(archive)} {shlex.quote(sums)}"
     return (
         f'want=$(awk \'$2 == "./{filename}" || $2 == "{filename}" {{print $1}}\' {shlex.quote(sums)}); '
-        f'[ -n "$want" ] || {{ echo \'no sha256 for {filename} in the release sha256sum.txt: '
-        "set services.ollama.sha256 in the catalog'; exit 1; }; "
-        f'echo "$want  {archive}" | sha256sum -c --strict -'
+        f'[ -n "$want" ] || {{ rm -f {files_}; echo \'no sha256 for {filename} in the release '
+        "sha256sum.txt: check services.ollama.url and version, or set services.ollama.sha256'; exit 1; }; "
+        f'echo "$want  {archive}" | sha256sum -c --strict - || {{ rm -f {files_}; '
+        "echo 'the download did not match its sha256 and was removed: the next run fetches it again'; "
+        "exit 1; }"
     )
+
+
+def unpack_command(archive: str) -> str:
+    """tar with the archive's compression: gzip for .tgz/.tar.gz, zstd for .tar.zst."""
+    flag = "--zstd" if archive.endswith(".zst") else "--gzip"
+    return f"tar {flag} -xf {shlex.quote(archive)} -C /usr/local"
 
 
 def install_release(url: str, version: str, sha256: str | None) -> OperationMeta:
@@ -51,7 +60,7 @@ def install_release(url: str, version: str, sha256: str | None) -> OperationMeta
         name=f"Unpack Ollama {version} into /usr/local",
         commands=[
             *check,
-            f"rm -rf /usr/local/lib/ollama && tar --zstd -xf {shlex.quote(archive)} -C /usr/local",
+            f"rm -rf /usr/local/lib/ollama && {unpack_command(archive)}",
         ],
     )
 
@@ -63,11 +72,11 @@ def ollama() -> None:
     service_user("ollama", "/usr/share/ollama", shell="/bin/false")
     unpacked = ()
     if host.get_fact(OllamaVersion) != cfg.version:
-        unpacked = (install_release(release_url(cfg.url, cfg.version), cfg.version, cfg.sha256),)
+        unpacked = (install_release(cfg.release_url(), cfg.version, cfg.sha256),)
     files.directory(
         name=f"Model store {cfg.models_dir}", path=cfg.models_dir, user="ollama", group="ollama", mode="755"
     )
-    managed_service("ollama", ollama_files(cfg), cfg.enabled, also_changed=unpacked)
+    managed_service("ollama", ollama_files(host.data.vm.services), cfg.enabled, also_changed=unpacked)
     if not cfg.enabled:
         return
     present = host.get_fact(OllamaModels, bind=cfg.bind)

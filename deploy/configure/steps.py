@@ -13,11 +13,13 @@ from deploy.configure.monitoring import monitoring
 from deploy.configure.nvidia import nvidia
 from deploy.configure.ollama import ollama
 from deploy.configure.security import security
+from deploy.configure.update import update
 from deploy.configure.vllm import vllm
 
 STEPS: dict[str, Callable[[], None]] = {
     "base": base,
     "security": security,
+    "update": update,
     "nvidia": nvidia,
     "cuda": cuda,
     "vllm": vllm,

@@ -111,9 +111,20 @@ def module_metapackages(package: str, installed: list[str] | set[str] | dict) ->
     return sorted(prefix + f for f in flavours if f[:1].isalpha() and not f.startswith(("open", "server")))
 
 
-KEYRING_URL = (
-    "https://developer.download.nvidia.com/compute/cuda/repos/{repo}/x86_64/cuda-keyring_{version}_all.deb"
-)
+# Ubuntu's kernel metapackages (linux-generic, linux-image-virtual, linux-headers-generic-hwe-24.04...):
+# through them apt brings a new kernel ABI, for which a held driver would have no modules.
+_KERNEL_META = re.compile(
+    r"^linux-(?:image-|headers-)?(?:generic|virtual|lowlatency|kvm)(?:-hwe-\d+\.\d+(?:-edge)?)?$")
+
+
+def kernel_metapackages(installed: list[str] | set[str] | dict) -> list[str]:
+    """The installed kernel metapackages: held with the driver, moved with it by --upgrade-driver."""
+    return sorted(name for name in installed if _KERNEL_META.match(name))
+
+
+CUDA_REPO = "https://developer.download.nvidia.com/compute/cuda/repos/{repo}/x86_64/"
+# NVIDIA's CUDA repository signing key (3bf863cc.pub), published with this fingerprint
+CUDA_KEY_FINGERPRINT = "EB693B3035CD5710E231E123A4B469963BF863CC"
 
 
 def cuda_repo(ubuntu_release: str) -> str:
@@ -121,6 +132,10 @@ def cuda_repo(ubuntu_release: str) -> str:
     return "ubuntu" + ubuntu_release.replace(".", "")
 
 
-def keyring_url(ubuntu_release: str, version: str) -> str:
-    """Where NVIDIA serves the cuda-keyring package for that Ubuntu release."""
-    return KEYRING_URL.format(repo=cuda_repo(ubuntu_release), version=version)
+def cuda_repo_url(ubuntu_release: str) -> str:
+    return CUDA_REPO.format(repo=cuda_repo(ubuntu_release))
+
+
+def cuda_key_url(ubuntu_release: str) -> str:
+    """The repository's signing key, named after the key id's last 8 hex digits."""
+    return cuda_repo_url(ubuntu_release) + CUDA_KEY_FINGERPRINT[-8:].lower() + ".pub"

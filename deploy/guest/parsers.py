@@ -92,9 +92,22 @@ def has_model(present: list[str], wanted: str) -> bool:
     return full in present or wanted in present
 
 
+def last_word(output: str) -> str | None:
+    """The last non-blank line's last word: a version a program printed after any log lines."""
+    lines = [ln.split() for ln in output.splitlines() if ln.strip()]
+    return lines[-1][-1] if lines else None
+
+
+def parse_gpg_fingerprints(output: str) -> list[str]:
+    """`gpg --show-keys --with-colons`: the `fpr` records' fingerprints (field 10), in order."""
+    return [fields[9] for line in output.splitlines()
+            if (fields := line.split(":"))[0] == "fpr" and len(fields) > 9 and fields[9]]
+
+
 def parse_cloud_init_status(output: str) -> str | None:
-    """`cloud-init status`: 'status: done' -> 'done'; None when cloud-init is absent."""
-    found = re.search(r"^status:\s*(\S+)", output, re.MULTILINE)
+    """`cloud-init status`: 'status: done' -> 'done', 'status: not started' -> 'not started' (the states
+    of cloudinit/cmd/status.py); None when cloud-init is absent."""
+    found = re.search(r"^status:[ \t]*(\S.*?)\s*$", output, re.MULTILINE)
     return found[1] if found else None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from deploy.catalog.schema import Ollama, Vllm, split_bind
+from deploy.catalog.schema import Services, Vllm, split_bind
 
 VLLM_VENV = "/opt/vllm/venv"
 VLLM_UNIT = "/etc/systemd/system/vllm.service"
@@ -17,7 +17,12 @@ OLLAMA_DROPIN = "/etc/systemd/system/ollama.service.d/aimachine.conf"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-aimachine.conf"
 CUDA_PROFILE = "/etc/profile.d/cuda.sh"
 CUDA_PIN = "/etc/apt/preferences.d/aimachine-cuda-driver-pin"
+CUDA_KEYRING = "/usr/share/keyrings/cuda-archive-keyring.gpg"  # the path NVIDIA's cuda-keyring uses
+CUDA_SOURCE = "/etc/apt/sources.list.d/nvidia-cuda.list"
 GPU_STATUS = "/usr/local/bin/gpu-status"
+APT_LOCK_CONF = "/etc/apt/apt.conf.d/80aimachine-lock-timeout"
+APT_NO_RECOMMENDS = "/etc/apt/aimachine-no-recommends.conf"  # APT_CONFIG for ubuntu-drivers
+PERSISTENCED_DROPIN = "/etc/systemd/system/nvidia-persistenced.service.d/aimachine.conf"
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,13 @@ def template(name: str, **context: object) -> str:
     )
 
 
+def probe_url(bind: str, path: str) -> str:
+    """Where a local client reaches a service bound to BIND (a wildcard is reached on loopback)."""
+    host, port = split_bind(bind)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
+
+
 def vllm_unit(vllm: Vllm) -> ManagedFile:
     host, port = split_bind(vllm.bind)
     return ManagedFile(
@@ -51,13 +63,17 @@ def vllm_unit(vllm: Vllm) -> ManagedFile:
             cache_dir=vllm.cache_dir,
             gpu_memory_utilization=vllm.gpu_memory_utilization,
             max_model_len=vllm.max_model_len,
+            health_url=probe_url(vllm.bind, "/health"),
         ),
     )
 
 
-def ollama_files(ollama: Ollama) -> list[ManagedFile]:
+def ollama_files(services: Services) -> list[ManagedFile]:
+    """With vLLM enabled on the same card, Ollama starts after vllm.service is serving."""
+    ollama = services.ollama
     return [
-        ManagedFile(OLLAMA_UNIT, template("ollama.service.j2", models_dir=ollama.models_dir)),
+        ManagedFile(OLLAMA_UNIT, template("ollama.service.j2", models_dir=ollama.models_dir,
+                                          after_vllm=services.vllm.enabled)),
         ManagedFile(
             OLLAMA_DROPIN,
             template(
@@ -81,6 +97,20 @@ def cuda_files() -> list[ManagedFile]:
         ManagedFile(CUDA_PROFILE, template("cuda.sh")),
         ManagedFile(CUDA_PIN, template("cuda-driver-pin.pref")),
     ]
+
+
+def apt_files() -> list[ManagedFile]:
+    return [ManagedFile(APT_LOCK_CONF, template("apt-lock-timeout.conf")),
+            ManagedFile(APT_NO_RECOMMENDS, template("apt-no-recommends.conf"))]
+
+
+def persistenced_dropin() -> ManagedFile:
+    return ManagedFile(PERSISTENCED_DROPIN, template("nvidia-persistenced.conf"))
+
+
+def cuda_source(repo_url: str) -> ManagedFile:
+    """The repository, trusted for its own key only (signed-by), not for the whole archive."""
+    return ManagedFile(CUDA_SOURCE, template("nvidia-cuda.list.j2", keyring=CUDA_KEYRING, url=repo_url))
 
 
 def gpu_status_script() -> ManagedFile:

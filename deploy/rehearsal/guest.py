@@ -2,9 +2,11 @@
 the tests and of `aimachine rehearse`.
 
 debootstrap builds one base per cache key (suite, mirror, packages) and keeps it between runs
-(/var/tmp/aimachine-nspawn, like the tools' cache); each boot is `systemd-nspawn --ephemeral
---network-veth`, so every guest starts pristine, is removed when it stops, and has its own network
-stack: a firewall rule or a listener in it never touches the machine it runs on. The host side of the
+(/var/tmp/aimachine-nspawn, like the tools' cache); each guest boots a copy of it (what `--ephemeral`
+would copy, but kept across the guest's own reboots: nspawn exits with 133 when the guest reboots, and
+the guest is started again on the same copy) with `--network-veth`, so every guest starts pristine, is
+removed when it stops, and has its own network stack: a firewall rule or a listener in it never touches
+the machine it runs on. The host side of the
 veth gets NET.host_ip/30, the guest NET.target_ip (bound into the guest, so the cached base is the same
 for every net); the guest reaches the Debian mirror through a masquerade rule in our own nft table,
 removed on stop. The tests and the rehearsal use different nets, so both can run at once.
@@ -19,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -150,14 +153,50 @@ class NspawnHost:
         return run(target, command, timeout=timeout, connect_timeout=5)
 
 
+REBOOTED = 133  # systemd-nspawn's exit status when the guest asked for a reboot
+
+
+class _Guest:
+    """The running systemd-nspawn, started again (same root, new veth) whenever the guest reboots."""
+
+    def __init__(self, args: list[str], log: Path, net: Net):
+        self.args, self.log_path, self.net = args, log, net
+        self.log = log.open("w")
+        self.stopping = False
+        self.proc = self._start()
+        self.watcher = threading.Thread(target=self._restart_on_reboot, daemon=True)
+        self.watcher.start()
+
+    def _start(self) -> subprocess.Popen:
+        proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        _wire_veth(f"ve-{self.net.name}", proc, self.net)
+        return proc
+
+    def _restart_on_reboot(self) -> None:
+        while self.proc.wait() == REBOOTED and not self.stopping:
+            try:
+                self.proc = self._start()
+            except RuntimeError:
+                return  # it stopped again at once: the SSH wait reports it
+            if self.stopping:
+                _stop(self.proc)
+
+    def stop(self) -> None:
+        self.stopping = True
+        _stop(self.proc)
+        self.watcher.join(timeout=30)
+        self.log.close()
+
+
 @contextlib.contextmanager
 def booted(work: Path, binds: dict[str, str] | None = None, net: Net = TEST_NET) -> Iterator[NspawnHost]:
-    """Boot an ephemeral copy of the base in its own network namespace; always stop it afterwards.
+    """Boot a copy of the base in its own network namespace; always stop it and remove the copy.
 
     `binds` maps host paths to read-only paths inside (payloads an air-gapped admin would mirror).
     """
     name = net.name
-    root = build_base()
+    base = build_base()
     work.mkdir(parents=True, exist_ok=True)
     key = work / "id_ed25519"
     if not key.exists():
@@ -169,6 +208,9 @@ def booted(work: Path, binds: dict[str, str] | None = None, net: Net = TEST_NET)
     subprocess.run(["ip", "link", "delete", f"ve-{name}"], capture_output=True, check=False)
     network = work / "10-host0.network"
     network.write_text(net.network_file())
+    root = work / "root"
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(root)], check=True)
     args = [
         "systemd-nspawn",
         "-b",
@@ -180,27 +222,24 @@ def booted(work: Path, binds: dict[str, str] | None = None, net: Net = TEST_NET)
         "--keep-unit",
         "--console=passive",
         "--resolv-conf=copy-host",
-        "--ephemeral",
         "--network-veth",
         f"--bind-ro={key}.pub:/home/{ADMIN}/.ssh/authorized_keys",
         f"--bind-ro={network}:/etc/systemd/network/10-host0.network",
     ]
     args += [f"--bind-ro={src}:{dst}" for src, dst in (binds or {}).items()]
-    log = (work / "nspawn.log").open("w")
-    proc = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+    guest = None
     try:
-        _wire_veth(f"ve-{name}", proc, net)
+        guest = _Guest(args, work / "nspawn.log", net)
         host = NspawnHost(net.target_ip, ADMIN, key, work / "known_hosts")
-        _wait_for_ssh(host, proc, work / "nspawn.log")
+        _wait_for_ssh(host, guest.proc, work / "nspawn.log")
         yield host
     finally:
-        _stop(proc)
-        log.close()
+        if guest:
+            guest.stop()
         subprocess.run(["nft", "delete", "table", "ip", net.nft_table], capture_output=True, check=False)
         Path("/proc/sys/net/ipv4/ip_forward").write_text(forward_before)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def stand_in_cloud_init(host: NspawnHost, hostname: str | None = None) -> None:
@@ -244,7 +283,7 @@ def _wait_for_ssh(host: NspawnHost, proc: subprocess.Popen, log: Path, deadline_
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM makes nspawn power the container off cleanly; the ephemeral copy is then removed."""
+    """SIGTERM makes nspawn power the container off cleanly."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:

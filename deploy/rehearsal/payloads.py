@@ -1,7 +1,14 @@
 """Small stand-ins for the heavy payloads, for the guest of the tests and of `aimachine rehearse` (it has
-no GPU), served the way an air-gapped admin serves the real ones: a local package index holding a
-`vllm` wheel, and an Ollama release directory with its sha256sum.txt (the asset name and checksum file
-of Ollama's own release workflow).
+no GPU), served the way an air-gapped admin serves the real ones, and laid out as upstream publishes them:
+
+- a PEP 503 index (`simple/`) with `vllm` whose metadata says what the real 0.32.0 wheel's METADATA says
+  (`Requires-Python: <3.15,>=3.11`, `Requires-Dist: torch==2.13.0`; PyPI,
+  vllm-0.32.0-cp38-abi3-manylinux_2_28_x86_64.whl) and `torch` 2.13.0 built for CUDA 13.0, as on PyPI;
+- a second index (`whl/cu129/`) offering `torch 2.13.0+cu129`, as download.pytorch.org/whl/cu129 did: pip
+  prefers that local version when both indexes are given, and the stand-in vLLM then fails as the real
+  one does (`libcudart.so.13: cannot open shared object file`);
+- an Ollama release directory with the asset the version is published under (`ollama-linux-amd64.tgz` up
+  to 0.13.x, `.tar.zst` from 0.14.0: ollama commit 34d0c55, #13651) and its `sha256sum.txt`.
 
 What they do NOT prove: GPU use, CUDA, real models or real inference. They prove the deploy's
 plumbing: the index/URL knobs, the checksum, users, venv, units, sandboxing, listeners, restarts.
@@ -10,6 +17,7 @@ plumbing: the index/URL knobs, the checksum, users, venv, units, sandboxing, lis
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import subprocess
@@ -17,11 +25,18 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-# `vllm serve MODEL --host H --port P ...`: answers GET /health with 200 and an empty body.
+from deploy.catalog.schema import ollama_asset
+
+# `vllm serve MODEL --host H --port P ...`: answers GET /health with 200 and an empty body. Like the real
+# one it needs torch's CUDA 13 runtime (vLLM's _C links libcudart.so.13) and refuses to start without it.
 VLLM_CLI = '''import argparse, http.server, sys
 
 
 def main():
+    import torch
+
+    if not (torch.version.cuda or "").startswith("13."):
+        sys.exit("ImportError: libcudart.so.13: cannot open shared object file: No such file or directory")
     parser = argparse.ArgumentParser(prog="vllm")
     sub = parser.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve")
@@ -31,6 +46,9 @@ def main():
     serve.add_argument("--gpu-memory-utilization", type=float)
     serve.add_argument("--max-model-len", type=int)
     args = parser.parse_args()
+    import time
+
+    time.sleep(2)  # the model loads: connection refused until then, as with the real server
 
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -72,36 +90,64 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def build_vllm_index(root: Path, version: str) -> Path:
-    """A PEP 503 index at ROOT/simple with a pure-Python vllm wheel; returns the index dir."""
+VLLM_METADATA = "Requires-Python: <3.15,>=3.11\nRequires-Dist: torch==2.13.0\n"  # vllm 0.32.0's, verbatim
+TORCH_VERSION = "2.13.0"
+
+
+def _wheel(index: Path, name: str, version: str, tag: str, files: dict[str, str], metadata: str = "") -> None:
+    """A wheel NAME-VERSION-TAG.whl with FILES, listed in the PEP 503 index at INDEX (HTML, as pip reads)."""
+    info = f"{name}-{version}.dist-info"
     files = {
-        "vllm/__init__.py": f'__version__ = "{version}"\n',
-        "vllm/cli.py": VLLM_CLI,
-        f"vllm-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: vllm\nVersion: {version}\n",
-        f"vllm-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: aimachine-test\n"
-        "Root-Is-Purelib: true\nTag: py3-none-any\n",
-        f"vllm-{version}.dist-info/entry_points.txt": "[console_scripts]\nvllm = vllm.cli:main\n",
+        **files,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{metadata}",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: aimachine-test\nRoot-Is-Purelib: true\n"
+                         f"Tag: {tag}\n",
     }
-    record = "".join(f"{name},{_record_hash(text.encode())},{len(text.encode())}\n"
-                     for name, text in files.items())
-    files[f"vllm-{version}.dist-info/RECORD"] = record + f"vllm-{version}.dist-info/RECORD,,\n"
-    package_dir = root / "simple" / "vllm"
+    record = "".join(f"{path},{_record_hash(text.encode())},{len(text.encode())}\n"
+                     for path, text in files.items())
+    files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+    package_dir = index / name
     package_dir.mkdir(parents=True, exist_ok=True)
-    wheel = package_dir / f"vllm-{version}-py3-none-any.whl"
+    wheel = package_dir / f"{name}-{version}-{tag}.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    (package_dir / "index.html").write_text(
-        f'<html><body><a href="{wheel.name}#sha256={digest}">{wheel.name}</a></body></html>\n')
-    (root / "simple" / "index.html").write_text('<html><body><a href="vllm/">vllm</a></body></html>\n')
-    return root / "simple"
+        for path, text in files.items():
+            zf.writestr(path, text)
+    _index_page(package_dir, sorted(w.name for w in package_dir.glob("*.whl")), digests=True)
+    _index_page(index, sorted(f"{p.name}/" for p in index.iterdir() if p.is_dir()))
+
+
+def _index_page(directory: Path, hrefs: list[str], digests: bool = False) -> None:
+    def link(href: str) -> str:
+        anchor = f"#sha256={hashlib.sha256((directory / href).read_bytes()).hexdigest()}" if digests else ""
+        return f'<a href="{href}{anchor}">{href.rstrip("/")}</a>'
+    page = "<html><body>\n" + "\n".join(map(link, hrefs)) + "\n</body></html>\n"
+    (directory / "index.html").write_text(page)
+
+
+def _torch(index: Path, version: str, cuda: str) -> None:
+    _wheel(index, "torch", version, "py3-none-any",
+           {"torch/__init__.py": "from torch import version\n",
+            "torch/version.py": f'__version__ = "{version}"\ncuda = "{cuda}"\n'})
+
+
+def build_vllm_index(root: Path, version: str) -> Path:
+    """ROOT/simple (vllm and its torch, as on PyPI) and ROOT/whl/cu129 (a CUDA 12.9 torch); returns the
+    first. vLLM's wheel tag is the real one (cp38-abi3-manylinux_2_28_x86_64)."""
+    simple = root / "simple"
+    _wheel(simple, "vllm", version, "cp38-abi3-manylinux_2_28_x86_64",
+           {"vllm/__init__.py": f'__version__ = "{version}"\n', "vllm/cli.py": VLLM_CLI,
+            f"vllm-{version}.dist-info/entry_points.txt": "[console_scripts]\nvllm = vllm.cli:main\n"},
+           VLLM_METADATA)
+    _torch(simple, TORCH_VERSION, "13.0")
+    _torch(root / "whl" / "cu129", f"{TORCH_VERSION}+cu129", "12.9")
+    return simple
 
 
 def build_ollama_release(root: Path, version: str) -> str:
-    """ROOT/v{version}/ollama-linux-amd64.tar.zst (bin/ollama, lib/ollama/) plus sha256sum.txt.
+    """ROOT/v{version}/ASSET (bin/ollama, lib/ollama/) plus sha256sum.txt, ASSET being the name the
+    release publishes for that version (.tgz up to 0.13.x, .tar.zst from 0.14.0).
 
-    Returns the tarball's sha256."""
+    Returns the archive's sha256."""
     release = root / f"v{version}"
     release.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -112,9 +158,13 @@ def build_ollama_release(root: Path, version: str) -> str:
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), mode
             tar.addfile(info, io.BytesIO(data))
-    tarball = release / "ollama-linux-amd64.tar.zst"
-    tarball.write_bytes(subprocess.run(["zstd", "-q", "-c"], input=buf.getvalue(), capture_output=True,
-                                       check=True).stdout)
+    tarball = release / ollama_asset(version)
+    if tarball.name.endswith(".zst"):
+        packed = subprocess.run(["zstd", "-q", "-c"], input=buf.getvalue(), capture_output=True,
+                                check=True).stdout
+    else:
+        packed = gzip.compress(buf.getvalue())
+    tarball.write_bytes(packed)
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
     (release / "sha256sum.txt").write_text(f"{'0' * 64}  ./ollama-darwin.tgz\n{digest}  ./{tarball.name}\n")
     return digest
@@ -134,10 +184,9 @@ def mirror_settings(python: str) -> dict[str, object]:
     """The catalog changes (dotted, on a VM entry) that make the services come from the mirror in the
     guest, as an air-gapped admin would set them; no model is pulled (the stand-in has none)."""
     return {
-        "services.ollama.url": f"file://{MIRROR_IN_GUEST}/ollama/v{{version}}/ollama-linux-amd64.tar.zst",
+        "services.ollama.url": f"file://{MIRROR_IN_GUEST}/ollama/v{{version}}/{{asset}}",
         "services.ollama.sha256": None,
         "services.ollama.models": [],
         "services.vllm.python": python,
         "services.vllm.index_url": f"file://{MIRROR_IN_GUEST}/simple",
-        "services.vllm.torch_index_url": f"file://{MIRROR_IN_GUEST}/simple",
     }

@@ -13,13 +13,14 @@ from tests.conftest import ROOT
 from tests.deploy.fakehost import run_fake
 from tests.deploy.ubuntu_host import converged, fresh
 
+INSTALL = "nvidia | Install nvidia-driver-580-open (ubuntu-drivers install nvidia:580-open, no Recommends)"
+
 
 @pytest.fixture(scope="module")
 def vm():
     vm = load_catalog(ROOT / "catalog.yml").vms[0]
-    nvidia = dataclasses.replace(vm.nvidia, cuda_keyring_sha256="c" * 64)
     ollama = dataclasses.replace(vm.services.ollama, models=["llama3.1:8b"])
-    return dataclasses.replace(vm, nvidia=nvidia, services=dataclasses.replace(vm.services, ollama=ollama))
+    return dataclasses.replace(vm, services=dataclasses.replace(vm.services, ollama=ollama))
 
 
 @pytest.mark.parametrize("step", list(STEPS))
@@ -38,15 +39,22 @@ def test_fresh_host_nvidia_in_order(vm):
     run = run_fake([STEPS["nvidia"]], fresh(vm).responses(), vm=vm)
     assert not run.failed, run.error
     assert run.changed == [
-        "nvidia | Install nvidia-driver-580-open (ubuntu-drivers install nvidia:580-open)",
-        "nvidia | Confirm the signed module package linux-modules-nvidia-580-open-6.8.0-88-generic "
-        "is installed",
-        "nvidia | Hold nvidia-driver-580-open and its modules metapackage (apt upgrade keeps this driver)",
+        INSTALL,
+        "nvidia | Confirm the signed modules linux-modules-nvidia-580-open-KERNEL for the running kernel",
+        "nvidia | Hold nvidia-driver-580-open, its modules and the kernel metapackages (they move together)",
         "nvidia | Load the nvidia module",
         "nvidia | Load the nvidia_uvm module",
         "nvidia | nvidia-smi sees the GPU",
     ]
-    assert "ubuntu-drivers install nvidia:580-open" in run.executed
+    # no X/GL Recommends on a headless VM: ubuntu-drivers reads the no-recommends file through APT_CONFIG
+    assert "APT_CONFIG=/etc/apt/aimachine-no-recommends.conf ubuntu-drivers install nvidia:580-open" \
+        in run.executed
+    # the modules are checked for the kernel that runs then, not the one the facts saw before a reboot
+    assert any('linux-modules-nvidia-580-open-$(uname -r)"' in c for c in run.executed)
+    # the kernel metapackages are held with the driver: a kernel moving alone would have no nvidia.ko
+    hold = next(c for c in run.executed if c.startswith("apt-mark hold "))
+    assert hold.startswith("apt-mark hold nvidia-driver-580-open linux-generic linux-headers-generic "
+                           "linux-image-generic ")
 
 
 def test_fresh_host_every_step_in_order(vm):
@@ -57,8 +65,14 @@ def test_fresh_host_every_step_in_order(vm):
     changed = run.changed
     # the driver pin is written before NVIDIA's repo is added; the toolkit never pulls `cuda`
     assert changed.index("cuda | Write /etc/apt/preferences.d/aimachine-cuda-driver-pin") < changed.index(
-        "cuda | Install cuda-keyring (NVIDIA's CUDA repository)"
+        "cuda | Write /etc/apt/sources.list.d/nvidia-cuda.list"
     )
+    # apt waits for first boot's lock: the timeout is in place before the first apt call
+    first_apt = next(i for i, name in enumerate(changed) if "apt-get update" in name)
+    assert changed.index("base | Write /etc/apt/apt.conf.d/80aimachine-lock-timeout") < first_apt
+    # the first-boot update comes before the driver
+    assert changed.index("update | First-boot update: every package, the kernel included, to the newest "
+                         "(dist-upgrade)") < changed.index(INSTALL)
     assert not [c for c in run.executed if " install " in c and (" cuda " in c or "cuda-drivers" in c)]
     assert "ollama | Pull model llama3.1:8b" in changed
     assert any(c.startswith("sshd -t") for c in run.executed)
@@ -87,7 +101,7 @@ def test_failing_ubuntu_drivers_install_stops_with_its_output(vm, caplog):
     }
     run = run_fake([STEPS["nvidia"], STEPS["cuda"]], host.responses(), vm=vm)
     assert run.failed
-    assert run.executed[-1] == "ubuntu-drivers install nvidia:580-open"  # nothing ran after it
+    assert run.executed[-1].endswith(" ubuntu-drivers install nvidia:580-open")  # nothing ran after it
     assert "E: Unable to locate package nvidia-driver-580-open" in caplog.text
 
 
@@ -109,10 +123,62 @@ def test_admin_outside_the_admin_network_is_not_locked_out(vm):
     assert not [c for c in run.executed if c.startswith("ufw ")]
 
 
-def test_missing_keyring_checksum_stops_cuda(vm):
-    no_sum = dataclasses.replace(vm, nvidia=dataclasses.replace(vm.nvidia, cuda_keyring_sha256=None))
-    run = run_fake([STEPS["cuda"]], fresh(no_sum).responses(), vm=no_sum)
-    assert run.failed and run.names[0].startswith("cuda | Stop: nvidia.cuda_keyring_sha256 is not set")
+def test_cuda_repository_is_added_by_its_key_fingerprint_with_no_checksum_to_supply(vm):
+    run = run_fake([STEPS["cuda"]], fresh(vm).responses(), vm=vm)
+    assert not run.failed, run.error
+    assert "cuda | Add NVIDIA's CUDA repository key (fingerprint EB693B3035CD5710E231E123A4B469963BF863CC)" \
+        in run.changed
+    add = next(c for c in run.executed if "3bf863cc.pub" in c)
+    assert "gpg --show-keys --with-colons" in add and "EB693B3035CD5710E231E123A4B469963BF863CC" in add
+    assert not [c for c in run.executed if "cuda-keyring" in c and "dpkg -i" in c]
+
+
+def test_first_boot_update_reboots_when_the_kernel_asks_then_waits_for_cloud_init(vm):
+    host = fresh(vm)
+    host.reboot_required = True  # the upgrade brought a kernel: Ubuntu's postinst wrote the flag
+    run = run_fake([STEPS["update"], STEPS["nvidia"]], host.responses(), vm=vm)
+    assert not run.failed, run.error
+    assert run.changed[:3] == [
+        "update | First-boot update: every package, the kernel included, to the newest (dist-upgrade)",
+        "update | Reboot into the updated kernel (/var/run/reboot-required), before the driver is installed",
+        "update | Wait for cloud-init after the reboot",
+    ]
+    assert run.changed[3].startswith("nvidia | Install nvidia-driver-580-open")
+    upgrade = run.executed.index(next(c for c in run.executed if "dist-upgrade" in c))
+    reboot = run.executed.index(next(c for c in run.executed if "systemctl reboot" in c))
+    install = run.executed.index(next(c for c in run.executed if "ubuntu-drivers install" in c))
+    assert upgrade < reboot < install
+
+
+def test_no_reboot_when_the_update_brought_no_kernel(vm):
+    run = run_fake([STEPS["update"]], fresh(vm).responses(), vm=vm)
+    assert run.changed == [
+        "update | First-boot update: every package, the kernel included, to the newest (dist-upgrade)"]
+    assert not [c for c in run.executed if "reboot" in c and "test -e" not in c]
+
+
+def test_a_converged_vm_is_never_rebooted_by_a_rerun(vm):
+    host = converged(vm)
+    host.reboot_required = True  # e.g. unattended-upgrades updated libc: the admin schedules that reboot
+    run = run_fake([STEPS["update"]], host.responses(), vm=vm)
+    assert not run.failed and run.changed == [] and not [c for c in run.executed if "reboot" in c]
+
+
+def test_cloud_init_in_error_is_not_a_change_on_every_run(vm):
+    host = converged(vm)
+    host.overrides["cloud-init status"] = "status: error"
+    run = run_fake([STEPS["base"]], host.responses(), vm=vm)
+    assert not run.failed and run.changed == []
+
+
+def test_a_local_vllm_version_is_read_as_installed(vm):
+    """pyinfra's PipPackages cannot read `0.33.0+cu130`; the venv's importlib.metadata can."""
+    local = dataclasses.replace(vm, services=dataclasses.replace(
+        vm.services, vllm=dataclasses.replace(vm.services.vllm, version="0.33.0+cu130")))
+    host = converged(local)
+    host.files = [f for f in host.files if not f.path.endswith("vllm.service")]  # rendered for 0.32.0's model
+    run = run_fake([STEPS["vllm"]], host.responses(), vm=local)
+    assert not [n for n in run.changed if "vLLM 0.33.0+cu130 in" in n]
 
 
 def test_a_newer_branch_in_the_archive_does_not_swap_the_installed_driver(vm):

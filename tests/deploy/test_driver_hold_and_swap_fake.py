@@ -11,17 +11,20 @@ from deploy.catalog.schema import load_catalog
 from deploy.configure.steps import STEPS
 from tests.conftest import FIXTURES, ROOT
 from tests.deploy.fakehost import run_fake
-from tests.deploy.ubuntu_host import converged, fresh
+from tests.deploy.ubuntu_host import KERNEL_METAS, converged, fresh
 
 PKGS = "nvidia-driver-580-open linux-modules-nvidia-580-open-generic"
 POLICY = (FIXTURES / "apt-cache-policy.nvidia-580-upgradable.txt").read_text()
-HOLD = "nvidia | Hold nvidia-driver-580-open and its modules metapackage (apt upgrade keeps this driver)"
+HOLD = "nvidia | Hold nvidia-driver-580-open, its modules and the kernel metapackages (they move together)"
 REBOOT_CHECK = "nvidia | Compare the loaded nvidia module with the installed driver (is a reboot needed?)"
 
 
 @pytest.fixture(scope="module")
 def vm():
     return load_catalog(ROOT / "catalog.yml").vms[0]
+
+
+KERNELS = " ".join(KERNEL_METAS)
 
 
 def pinned(vm, branch: int):
@@ -34,8 +37,8 @@ def test_fresh_host_holds_the_driver_and_its_modules_metapackage_after_installin
     assert run.changed.index(HOLD) == 2  # right after the install and its check, before modprobe
     hold = [c for c in run.executed if c.startswith("apt-mark hold")]
     assert hold == [
-        "apt-mark hold nvidia-driver-580-open $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' "
-        "'linux-modules-nvidia-580-open-*' 2>/dev/null | awk '$1 == \"ii\" && "
+        f"apt-mark hold nvidia-driver-580-open {KERNELS} $(dpkg-query -W -f='${{db:Status-Abbrev}} "
+        "${Package}\\n' 'linux-modules-nvidia-580-open-*' 2>/dev/null | awk '$1 ~ /^[ih]i/ && "
         "$2 ~ /^linux-modules-nvidia-580-open-[a-z]/ {print $2}')"
     ]
 
@@ -77,16 +80,18 @@ def test_upgrade_unholds_upgrades_within_the_branch_holds_again_and_says_reboot(
     run = run_fake([STEPS["nvidia"]], host.responses(), vm=vm, upgrade_driver=True)
     assert not run.failed, run.error
     assert run.changed == [
-        "nvidia | Upgrade the held driver: nvidia-driver-580-open 580.95.05-0ubuntu0.24.04.2 -> "
+        "nvidia | Upgrade the held driver and kernel together: nvidia-driver-580-open "
+        "580.95.05-0ubuntu0.24.04.2 -> "
         "580.105.08-0ubuntu0.24.04.1, linux-modules-nvidia-580-open-generic 6.8.0-88.89+1 -> 6.8.0-90.91+1",
         REBOOT_CHECK,
     ]
     sent = [c for c in run.executed if c.startswith(("apt-mark", "DEBIAN_FRONTEND"))]
-    assert sent[0] == f"apt-mark unhold {PKGS} >/dev/null"
-    assert sent[1].startswith(
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300 --only-upgrade " + PKGS)
-    assert f"apt-mark hold {PKGS} >/dev/null; exit $rc;" in sent[1]  # a failed upgrade keeps the holds
-    assert sent[2].startswith("apt-mark hold nvidia-driver-580-open $(dpkg-query")
+    assert sent[0] == f"apt-mark unhold {PKGS} {KERNELS} >/dev/null"
+    assert sent[1].startswith("DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+                              f"-o DPkg::Lock::Timeout=300 --only-upgrade {PKGS} {KERNELS}")
+    # a failed upgrade keeps the holds
+    assert f"apt-mark hold {PKGS} {KERNELS} >/dev/null; exit $rc;" in sent[1]
+    assert sent[2].startswith(f"apt-mark hold nvidia-driver-580-open {KERNELS} $(dpkg-query")
     assert any(c.startswith("apt-get -q -o DPkg::Lock::Timeout=300 update") for c in run.executed)
     assert ("NOTE: reboot needed: the loaded nvidia module is 580.95.05, the installed driver 580.105.08: "
             "reboot the VM (sudo reboot), then `aimachine verify vm-llm-aimachine`") in caplog.text
@@ -113,10 +118,14 @@ def test_upgrade_to_a_newly_pinned_branch_installs_it_and_holds_it(vm, caplog):
     assert run.changed == [
         "nvidia | Move the held driver from nvidia-driver-580-open to nvidia-driver-595-open "
         "(nvidia.driver_branch)", REBOOT_CHECK]
-    sent = [c for c in run.executed if c.startswith(("apt-mark", "{ ubuntu-drivers"))]
-    assert sent[0] == f"apt-mark unhold {PKGS} >/dev/null"
-    assert sent[1].startswith("{ ubuntu-drivers install nvidia:595-open && dpkg-query")
-    assert sent[2].startswith("apt-mark hold nvidia-driver-595-open $(dpkg-query")
+    sent = [c for c in run.executed if c.startswith(("apt-mark", "{ DEBIAN_FRONTEND"))]
+    assert sent[0] == f"apt-mark unhold {PKGS} {KERNELS} >/dev/null"
+    # the kernel first, then the new branch's modules for it, without Recommends
+    assert sent[1].startswith("{ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+                              f"-o DPkg::Lock::Timeout=300 --only-upgrade {KERNELS} && APT_CONFIG="
+                              "/etc/apt/aimachine-no-recommends.conf ubuntu-drivers install "
+                              "nvidia:595-open && dpkg-query")
+    assert sent[2].startswith(f"apt-mark hold nvidia-driver-595-open {KERNELS} $(dpkg-query")
     assert "NOTE: " in caplog.text
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 from deploy.catalog.schema import Vm
 from deploy.configure.base import BASE_PACKAGES
 from deploy.configure.swap import GIB, fstab_line
+from deploy.configure.update import FIRST_BOOT_DONE
 from deploy.guest import rendered
+from deploy.guest.drivers import CUDA_KEY_FINGERPRINT
 from deploy.guest.firewall import SSH_PORT
 from tests.golden import golden_files
 
@@ -30,6 +32,8 @@ ID_LIKE=debian
 UBUNTU_CODENAME=noble
 ---"""
 KERNEL = "6.8.0-88-generic"
+# the noble cloud image's kernel metapackages (held with the driver once it is in)
+KERNEL_METAS = ["linux-generic", "linux-headers-generic", "linux-image-generic"]
 DRIVER_VERSION = "580.95.05-0ubuntu0.24.04.2"  # nvidia-driver-580-open, as dpkg-query shows it
 
 
@@ -60,7 +64,10 @@ class UbuntuHost:
     ufw: str | None = None
     ollama_version: str | None = None
     ollama_models: list[str] = field(default_factory=list)
-    pip_freeze: str = ""
+    vllm_version: str = ""  # what importlib.metadata reads in the venv
+    cuda_key: list[str] = field(default_factory=list)  # fingerprints in the CUDA keyring file
+    first_boot_done: bool = False
+    reboot_required: bool = False
     holds: list[str] = field(default_factory=list)  # apt-mark showhold
     swap: str = ""  # what the SwapFileState fact prints
     fstab: list[str] = field(default_factory=list)
@@ -99,7 +106,14 @@ class UbuntuHost:
             for name, (home, shell) in self.users.items()
         ]
         r["cat /etc/group"] = ["render:x:991:", "video:x:44:"]
-        r["pip freeze"] = self.pip_freeze
+        r["importlib.metadata"] = self.vllm_version
+        # gpg --show-keys --with-colons prints a pub record, then the primary key's fpr record
+        r["gpg --show-keys"] = [x for f in self.cuda_key
+                                for x in ("pub:-:4096:1:A4B469963BF863CC:::::", f"fpr:::::::::{f}:")]
+        if self.first_boot_done:
+            r[_path_cmd(FIRST_BOOT_DONE)] = _stat(FIRST_BOOT_DONE, "-", "644", "root", "root", 21)
+        r["test -e /var/run/reboot-required"] = {"success": self.reboot_required}
+        r["random/boot_id"] = BootIds()
         r["apt-mark showhold"] = self.holds
         r["/proc/swaps"] = self.swap
         r["/etc/fstab"] = self.fstab or ["__pyinfra_exists_/etc/fstab"]
@@ -110,11 +124,22 @@ class UbuntuHost:
         return {**self.overrides, **{k: v for k, v in r.items() if k not in self.overrides}}
 
 
+class BootIds:
+    """The kernel's boot id, new at every read: a fake host is back from a reboot at once."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __str__(self) -> str:
+        self.reads += 1
+        return f"boot-{self.reads}"
+
+
 def fresh(vm: Vm) -> UbuntuHost:
     """A Ubuntu 24.04 cloud-image VM just booted: the GPU is there, no driver bound."""
     return UbuntuHost(
         vm,
-        packages={p: "1" for p in ("openssh-server", "curl", "ca-certificates")},
+        packages={p: "1" for p in ("openssh-server", "curl", "ca-certificates", *KERNEL_METAS)},
         dirs={"/etc/ssh/sshd_config.d": ("root", "root", "755")},
     )
 
@@ -135,6 +160,7 @@ def converged(vm: Vm) -> UbuntuHost:
         "gcc",
         "libc6-dev",
         "nvtop",
+        *KERNEL_METAS,
     ]
     files = golden_files(vm)  # what was reviewed, not what the renderers say today
     dirs = {d: ("root", "root", "755") for d in {f.path.rsplit("/", 1)[0] for f in files}}
@@ -154,7 +180,7 @@ def converged(vm: Vm) -> UbuntuHost:
     swap = [f"size={vm.swap_gb * GIB}", "type=swap", "active=yes"] if vm.swap_gb else []
     return UbuntuHost(
         vm,
-        packages={**{p: "1" for p in packages}, "cuda-keyring": nv.cuda_keyring_version},
+        packages={p: "1" for p in packages},
         files=files,
         dirs=dirs,
         users={
@@ -168,8 +194,10 @@ def converged(vm: Vm) -> UbuntuHost:
         ufw=ufw,
         ollama_version=s.ollama.version,
         ollama_models=[m if ":" in m else f"{m}:latest" for m in s.ollama.models],
-        pip_freeze=f"pip==24.0\nvllm=={s.vllm.version}",
-        holds=["linux-modules-nvidia-580-open-generic", "nvidia-driver-580-open"],
+        vllm_version=s.vllm.version,
+        cuda_key=[CUDA_KEY_FINGERPRINT],
+        first_boot_done=True,
+        holds=["linux-modules-nvidia-580-open-generic", "nvidia-driver-580-open", *KERNEL_METAS],
         swap="\n".join(swap),
         fstab=[fstab_line()] if vm.swap_gb else [],
     )

@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from deploy.catalog.schema import Vm, load_catalog
-from deploy.guest import rendered
+from deploy.guest import drivers, rendered
 from deploy.proxmox import cloudinit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,9 +35,12 @@ def rendered_files(vm: Vm) -> list[rendered.ManagedFile]:
     services = vm.services
     return [
         rendered.sshd_dropin(),
+        *rendered.apt_files(),
         *rendered.cuda_files(),
+        rendered.cuda_source(drivers.cuda_repo_url("24.04")),
         rendered.vllm_unit(services.vllm),
-        *rendered.ollama_files(services.ollama),
+        *rendered.ollama_files(services),
+        rendered.persistenced_dropin(),
         rendered.gpu_status_script(),
         rendered.ManagedFile(f"/{SNIPPET_DIR}/{cloudinit.snippet_file(vm)}",
                              cloudinit.render_user_data(vm, PUBLIC_KEY)),

@@ -68,5 +68,11 @@ def render() -> str:
         lines.append(f"{package}: install {_try(lambda p=package: d.install_spec(p))}; module "
                      f"{d.module_package(package, '6.8.0-88-generic')}; metapackages "
                      f"{d.module_metapackages(package, MODULES)}")
-    lines.append(f"keyring: {d.keyring_url('24.04', '1.1-1')} ({d.cuda_repo('22.04')})")
+    lines.append(f"cuda repo: {d.cuda_repo_url('24.04')}; key {d.cuda_key_url('24.04')} "
+                 f"({d.cuda_repo('22.04')})")
+    kernels = ["linux-generic", "linux-image-generic", "linux-headers-generic", "linux-virtual",
+               "linux-image-6.8.0-88-generic", "linux-generic-hwe-24.04",
+               "linux-modules-nvidia-580-open-generic",
+               "linux-firmware", "linux-tools-generic"]
+    lines.append(f"kernel metapackages of {kernels}: {d.kernel_metapackages(kernels)}")
     return "\n".join(lines) + "\n"

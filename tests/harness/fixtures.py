@@ -13,15 +13,20 @@ import pytest
 
 from deploy.rehearsal import guest as nspawn
 from deploy.rehearsal.payloads import MIRROR_IN_GUEST, build_mirror
+from tests.harness import kernel_repo
 
 PAYLOADS_IN_HOST = MIRROR_IN_GUEST  # where the test host sees the local mirror (read-only)
+# Ollama 0.13.5 is published as a .tgz (the rehearsal, on the catalog's default 0.32.15, takes .tar.zst)
 VLLM_VERSION, OLLAMA_VERSION = "0.32.0", "0.13.5"
 
 
 @pytest.fixture(scope="session")
 def standin_payloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A local mirror: a package index with the stand-in vllm wheel, an Ollama release directory."""
-    return build_mirror(tmp_path_factory.mktemp("payloads"), VLLM_VERSION, OLLAMA_VERSION)
+    """A local mirror: a package index with the stand-in vllm wheel, an Ollama release directory, and
+    (under kernel/) an apt repository with a newer "kernel" for the first-boot update."""
+    root = build_mirror(tmp_path_factory.mktemp("payloads"), VLLM_VERSION, OLLAMA_VERSION)
+    kernel_repo.build(root / "kernel")
+    return root
 
 
 def require_test_host(what: str) -> None:

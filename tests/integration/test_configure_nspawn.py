@@ -1,5 +1,7 @@
-"""The distro-neutral configuration steps (security, vllm, ollama) applied for real, twice, over SSH,
-to a Debian bookworm systemd host in its own network namespace, through `aimachine configure`.
+"""The distro-neutral configuration steps (update, security, vllm, ollama) applied for real over SSH, to a
+Debian bookworm systemd host in its own network namespace, through `aimachine configure`: the first-boot
+update brings a newer "kernel" from a local archive and reboots the host for it; the second run and a
+run after another reboot change nothing.
 
 Heavy payloads come from a local mirror, the way an air-gapped admin serves them: the catalog's
 vllm index_url and ollama url point at `file://` paths bind-mounted into the host. The stand-ins
@@ -11,6 +13,7 @@ GPU steps run through pyinfra's @fake connector (tests/deploy) and on the real V
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ from tests.conftest import run_aimachine
 from tests.harness.fixtures import OLLAMA_VERSION, PAYLOADS_IN_HOST, VLLM_VERSION
 
 pytestmark = pytest.mark.nspawn
-STEPS = "security,vllm,ollama"
+STEPS = "update,security,vllm,ollama"
 NETWORK = "10.213.0.0/30"
 
 CATALOG = """\
@@ -46,12 +49,11 @@ vms:
     services:
       ollama:
         version: "{ollama}"
-        url: file://{mirror}/ollama/v{{version}}/ollama-linux-amd64.tar.zst
+        url: file://{mirror}/ollama/v{{version}}/{{asset}}
 {ollama_sha256}      vllm:
         version: "{vllm}"
         python: "3.11"
         index_url: file://{mirror}/simple
-        torch_index_url: file://{mirror}/simple
     firewall:
       admin_network: {network}
 """
@@ -77,23 +79,66 @@ def on_host(host: NspawnHost, command: str) -> str:
     return result.stdout
 
 
+def boot_id(host: NspawnHost) -> str:
+    return on_host(host, "cat /proc/sys/kernel/random/boot_id").strip()
+
+
+def image_older_than_the_archive(host: NspawnHost) -> None:
+    """The cloud image's kernel packages installed, the archive (a local repository) one ABI ahead."""
+    kernel = f"{PAYLOADS_IN_HOST}/kernel"
+    on_host(host, f"sudo sh -c 'dpkg -i {kernel}/installed/*.deb' >/dev/null && echo 'deb [trusted=yes] "
+                  f"file:{kernel}/archive ./' | sudo tee /etc/apt/sources.list.d/kernel-archive.list >/dev/null")
+
+
+def reboot(host: NspawnHost) -> None:
+    before = boot_id(host)
+    host.ssh("sudo systemctl reboot", timeout=20)
+    for _ in range(120):
+        result = host.ssh("cat /proc/sys/kernel/random/boot_id; systemctl is-system-running --wait", timeout=90)
+        if result.returncode in (0, 1) and result.stdout.split()[:1] != [before]:
+            return
+        time.sleep(1)
+    raise AssertionError("the test host did not come back from its reboot")
+
+
+def started_at(host: NspawnHost, unit: str, what: str) -> int:
+    return int(on_host(host, f"systemctl show -p {what} --value {unit}").strip())
+
+
 def test_configure_converges_in_one_run_and_changes_nothing_on_the_second(nspawn_host, tmp_path):
     host = nspawn_host
+    image_older_than_the_archive(host)
+    first_boot = boot_id(host)
     # A wrong checksum stops the run at the download with exit 6; the host stays up, nothing unpacked.
     bad = configure(write_catalog(tmp_path / "bad.yml", host, ollama_sha256="ab" * 32), host)
     assert bad.returncode == 6, bad.stdout + bad.stderr
     assert "failed at: ollama | Download Ollama" in bad.stderr
     assert "remedy: fix the cause shown above" in bad.stderr
     assert host.ssh("test ! -e /usr/local/bin/ollama").returncode == 0
+    # ...after the first-boot update: the newer kernel is in, the host rebooted for it, and only once
+    assert "update | Reboot into the updated kernel" in bad.stdout
+    assert boot_id(host) != first_boot
+    assert on_host(host, "dpkg-query -W -f='${Version}' linux-generic") == "6.8.0-90.1"
+    assert host.ssh("test ! -e /var/run/reboot-required").returncode == 0
 
     # The real run (checksum from the release's sha256sum.txt) resumes and converges in one go.
     catalog = write_catalog(tmp_path / "catalog.yml", host)
+    updated_boot = boot_id(host)
     first = configure(catalog, host)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "ollama | Unpack Ollama" in first.stdout
+    assert "ollama | Unpack Ollama" in first.stdout and "First-boot update" not in first.stdout
+    assert boot_id(host) == updated_boot  # the update and its reboot are done: never again
     second = configure(catalog, host)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "configure vm-llm-test: 0 operations changed" in second.stdout
+    # a reboot of the converged host: the services come back, Ollama only once vLLM serves, and a
+    # run after it still changes nothing
+    reboot(host)
+    assert started_at(host, "ollama", "ExecMainStartTimestampMonotonic") >= started_at(
+        host, "vllm", "ActiveEnterTimestampMonotonic")
+    after_reboot = configure(catalog, host)
+    assert after_reboot.returncode == 0, after_reboot.stdout + after_reboot.stderr
+    assert "configure vm-llm-test: 0 operations changed" in after_reboot.stdout
 
     # units active and enabled, their processes not root
     for unit, user in (("vllm", "vllm"), ("ollama", "ollama")):

@@ -90,7 +90,7 @@ BAD = [
      "proxmox.endpoint", "leave out /api2/json", "endpoint:"),
     ("duplicate-key", mutate("cores: 32", "cores: 32\n    cores: 16"), "vms[0].cores",
      "found the key twice", "cores: 16"),
-    ("old-cuda", mutate("cuda_toolkit: cuda-toolkit-12-8", "cuda_toolkit: cuda-toolkit-12-4"),
+    ("old-cuda", mutate("cuda_toolkit: cuda-toolkit-13-0", "cuda_toolkit: cuda-toolkit-12-4"),
      "vms[0].nvidia.cuda_toolkit", "needs CUDA 12.8 or newer", "cuda_toolkit:"),
     ("static-ip-no-gateway", mutate("ipv4: dhcp", "ipv4: 192.168.0.140/24"), "vms[0].gateway",
      "a static ipv4 needs a gateway", None),
@@ -103,6 +103,23 @@ BAD = [
      "starting with 'vm-'", "name: llm_box"),
     ("version-as-number", mutate('version: "0.32.0"', "version: 0.32"), "vms[0].services.vllm.version",
      "quote the version", "version: 0.32"),
+    # vLLM >= 0.20 says Requires-Python >=3.11 (vllm-0.32.0 wheel METADATA): 3.10 cannot work
+    ("vllm-python-3.10", mutate('version: "0.32.0"', 'version: "0.32.0"\n        python: "3.10"'),
+     "vms[0].services.vllm.python", "one of '3.11', '3.12', '3.13'", "python:"),
+    # Ollama publishes .tgz up to 0.13.x and .tar.zst from 0.14.0: a fixed suffix that does not match 404s
+    ("ollama-url-suffix-vs-version",
+     mutate('version: "0.32.15"', 'version: "0.13.5"\n        url: "https://mirror.lan/ollama/v{version}/'
+            'ollama-linux-amd64.tar.zst"'),
+     "vms[0].services.ollama.url", "is published as ollama-linux-amd64.tgz", "url:"),
+    ("retired-keyring-checksum",
+     mutate("cuda_toolkit: cuda-toolkit-13-0", "cuda_toolkit: cuda-toolkit-13-0\n      cuda_keyring_sha256: "
+            + "ab" * 32),
+     "vms[0].nvidia.cuda_keyring_sha256", "verified by its signing key's fingerprint",
+     "cuda_keyring_sha256:"),
+    ("retired-torch-index",
+     mutate('version: "0.32.0"',
+            'version: "0.32.0"\n        torch_index_url: https://download.pytorch.org/whl/cu129'),
+     "vms[0].services.vllm.torch_index_url", "libcudart.so.13", "torch_index_url:"),
     ("empty-vms", "proxmox: {endpoint: 'https://127.0.0.1:8006', node: n}\nvms: []\n", "vms",
      "at least one VM", "vms: []"),
     ("top-level-list", "- a\n- b\n", "(top level)", "a mapping with the keys proxmox, vms", None),

@@ -76,5 +76,5 @@ def test_configure_shows_the_heartbeat_of_a_slow_operation(tmp_path):
            "AIMACHINE_STATE_DIR": str(tmp_path)}
     outcome = configure(str(ROOT / "catalog.yml"), "vm-llm-aimachine", steps="monitoring", echo=shown.append,
                         env=env, heartbeat_s=0.1)
-    assert outcome.changed == 4
+    assert outcome.changed == 6
     assert [line for line in shown if line.startswith("  ... still running: monitoring | ")], shown

@@ -27,7 +27,7 @@ def test_failing_shell_operation_is_named_with_its_output():
 
 def test_stop_shows_its_message_without_a_traceback():
     name, output = failing_operation((FIXTURES / "pyinfra-stderr.stop.txt").read_text())
-    assert name.startswith("base | Stop: the VM runs unknown; supported: Ubuntu 22.04 or 24.04")
+    assert name.startswith("base | Stop: the VM runs unknown; supported: Ubuntu 24.04")
     assert "Traceback" not in output and "File " not in output
 
 
@@ -77,7 +77,7 @@ def test_configure_unknown_vm_is_a_catalog_error():
 def test_configure_stops_with_exit_6_and_the_failing_operation():
     result = run_aimachine("configure", "vm-llm-aimachine", env=FAKE)
     assert result.returncode == 6
-    assert "failed at: base | Stop: the VM runs unknown; supported: Ubuntu 22.04 or 24.04" in result.stderr
+    assert "failed at: base | Stop: the VM runs unknown; supported: Ubuntu 24.04" in result.stderr
     assert "remedy: fix the cause shown above and run `aimachine configure vm-llm-aimachine` again" in \
         result.stderr
     assert "Traceback" not in result.stderr
@@ -87,11 +87,11 @@ def test_configure_streams_progress_and_counts_changes():
     dry = run_aimachine("configure", "vm-llm-aimachine", "--steps", "monitoring", "--dry", env=FAKE)
     assert dry.returncode == 0, dry.stderr
     assert "  would change: monitoring | Write /usr/local/bin/gpu-status" in dry.stdout
-    assert "4 operations would change" in dry.stdout
+    assert "7 operations would change" in dry.stdout
     run = run_aimachine("configure", "vm-llm-aimachine", "--steps", "monitoring", env=FAKE)
     assert run.returncode == 0, run.stderr
     assert "  monitoring | Write /usr/local/bin/gpu-status\n    [@fake/vm] Success" in run.stdout
-    assert "configure vm-llm-aimachine: 4 operations changed, 0 already as the catalog says" in run.stdout
+    assert "configure vm-llm-aimachine: 6 operations changed, 1 already as the catalog says" in run.stdout
 
 
 def test_inventory_lists_vms_with_an_address_and_names_the_others(tmp_path, monkeypatch, capsys):

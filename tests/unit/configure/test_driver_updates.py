@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+
 import pytest
 
 from deploy.configure.driver_updates import missing_holds, reboot_note, upgrade_commands
@@ -73,14 +76,18 @@ def test_reboot_note(loaded, installed, says):
 
 
 def test_upgrade_within_the_branch_and_to_another():
+    kernels = ["linux-generic", "linux-image-generic"]
     same = upgrade_commands("nvidia-driver-580-open", "nvidia-driver-580-open",
-                            ["linux-modules-nvidia-580-open-generic"])
-    assert same[0] == f"apt-mark unhold nvidia-driver-580-open {META} >/dev/null"
-    assert f"--only-upgrade nvidia-driver-580-open {META} ||" in same[1]
-    assert same[2].startswith("apt-mark hold nvidia-driver-580-open ")
-    other = upgrade_commands("nvidia-driver-580-open", "nvidia-driver-595-open", [])
+                            ["linux-modules-nvidia-580-open-generic"], kernels)
+    assert same[0] == (f"apt-mark unhold nvidia-driver-580-open {META} linux-generic linux-image-generic "
+                       ">/dev/null")
+    # kernel and driver in one apt call: the new kernel comes with the driver's modules for it
+    assert f"--only-upgrade nvidia-driver-580-open {META} linux-generic linux-image-generic ||" in same[1]
+    assert same[2].startswith("apt-mark hold nvidia-driver-580-open linux-generic linux-image-generic ")
+    other = upgrade_commands("nvidia-driver-580-open", "nvidia-driver-595-open", [], [])
     assert other[0] == "apt-mark unhold nvidia-driver-580-open >/dev/null"
-    assert other[1].startswith("{ ubuntu-drivers install nvidia:595-open && dpkg-query")
+    assert other[1].startswith("{ APT_CONFIG=/etc/apt/aimachine-no-recommends.conf ubuntu-drivers install "
+                               "nvidia:595-open && dpkg-query")
     assert other[1].endswith("|| { rc=$?; apt-mark hold nvidia-driver-580-open >/dev/null; exit $rc; }")
     assert other[2].startswith("apt-mark hold nvidia-driver-595-open ")
 
@@ -103,3 +110,56 @@ def test_swap_commands_from_each_state():
     assert resized[2] == ("fallocate -l 16G /swapfile || "
                           "dd if=/dev/zero of=/swapfile bs=1M count=16384 status=none")
     assert swap_commands(parsers.SwapFile(None, is_swap=False, active=False), 1)[0] == "rm -f /swapfile"
+
+
+KERNELS = ["linux-generic", "linux-headers-generic", "linux-image-generic"]  # the cloud image's metapackages
+
+
+def test_the_kernel_is_held_with_the_driver():
+    """A held driver beside a kernel that moves alone has no module after the next reboot (FACTS: [fix])."""
+    installed = [*INSTALLED, *KERNELS, "linux-image-6.8.0-88-generic", "linux-firmware"]
+    assert missing_holds("nvidia-driver-580-open", installed, set()) == [
+        "nvidia-driver-580-open", META, *KERNELS]
+    assert missing_holds("nvidia-driver-580-open", installed, {"nvidia-driver-580-open", META}) == KERNELS
+
+
+def test_a_pending_kernel_says_reboot():
+    note = reboot_note("580.95.05", "580.95.05", "vm-x", kernel_waits=True)
+    assert note.startswith("reboot needed: a new kernel is installed with the driver's modules for it")
+
+
+def _dpkg_query_shim(tmp_path, status_line: str):
+    """A `dpkg-query` printing one Status line, as the real one does (tests/fixtures/dpkg-query.*)."""
+    shim = tmp_path / "dpkg-query"
+    shim.write_text(f"#!/bin/sh\necho '{status_line}'\n")
+    shim.chmod(0o755)
+    return {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+
+
+def _statuses(fixture: str) -> list[str]:
+    return re.findall(r"\b(?:install|hold) ok installed\b", (FIXTURES / fixture).read_text())
+
+
+@pytest.mark.parametrize("status", [
+    *_statuses("dpkg-query.status.held-package.debian12.txt"),  # `install ok installed`, then held
+    *_statuses("dpkg-query.status.held-package.specinfra-pr672.txt"),
+])
+def test_installed_check_accepts_an_installed_or_held_package(tmp_path, status):
+    from deploy.configure.driver_updates import installed_check
+
+    ran = subprocess.run(["sh", "-c", installed_check("nvidia-driver-580-open")],
+                         env=_dpkg_query_shim(tmp_path, status))
+    assert ran.returncode == 0, status
+
+
+def test_the_fixtures_hold_both_states():
+    assert set(_statuses("dpkg-query.status.held-package.debian12.txt")) == {
+        "install ok installed", "hold ok installed"}
+
+
+def test_installed_check_refuses_a_removed_package(tmp_path):
+    from deploy.configure.driver_updates import installed_check
+
+    ran = subprocess.run(["sh", "-c", installed_check("nvidia-driver-580-open")],
+                         env=_dpkg_query_shim(tmp_path, "deinstall ok config-files"))
+    assert ran.returncode == 1

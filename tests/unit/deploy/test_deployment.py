@@ -1,18 +1,23 @@
-"""The deploy's catalog phase stops before anything changes when the CUDA keyring checksum is missing."""
+"""The deploy's catalog phase: the shipped catalog needs nothing from the admin but the public key file
+(no checksum to look up: the CUDA repository is verified by its key's fingerprint)."""
 
 from __future__ import annotations
 
-from tests.conftest import ROOT, run_aimachine
+import subprocess
+
+from tests.conftest import run_aimachine
+from tests.harness.catalog import build_catalog
 
 
-def test_missing_keyring_checksum_stops_in_the_catalog_phase(tmp_path):
-    result = run_aimachine("deploy", "vm-llm-aimachine", "--catalog", str(ROOT / "catalog.yml"),
+def test_the_shipped_catalog_with_only_a_key_file_passes_the_catalog_phase(tmp_path):
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    catalog = build_catalog(tmp_path, {"login.ssh_public_key_file": f"{key}.pub"})
+    result = run_aimachine("deploy", "vm-llm-aimachine", "--until", "catalog", "--catalog", str(catalog),
                            env={"AIMACHINE_STATE_DIR": str(tmp_path)})
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "[1/7] catalog FAILED" in result.stdout and "[2/7]" not in result.stdout
-    assert "nvidia.cuda_keyring_sha256 is not set" in result.stderr
-    assert "sha256sum cuda-keyring_1.1-1_all.deb" in result.stderr
-    assert "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/" in result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[1/7] catalog" in result.stdout and "[2/7]" not in result.stdout
+    assert "sha256" not in result.stdout + result.stderr
 
 
 def test_until_and_dry_run_do_not_mix():

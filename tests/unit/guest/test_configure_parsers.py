@@ -96,7 +96,10 @@ def test_unsupported_os_says_what_is_supported():
     ubuntu = {"name": "Ubuntu", "release_meta": {"VERSION_ID": "24.04"}}
     assert unsupported_os(ubuntu) is None
     assert "Debian 12" in unsupported_os({"name": "Debian", "release_meta": {"VERSION_ID": "12"}})
-    assert "supported: Ubuntu 22.04 or 24.04" in unsupported_os(None)
+    assert "supported: Ubuntu 24.04" in unsupported_os(None)
+    # jammy's Python 3.10 cannot run vLLM >= 0.20 (Requires-Python >=3.11)
+    jammy = {"name": "Ubuntu", "release_meta": {"VERSION_ID": "22.04"}}
+    assert "supported: Ubuntu 24.04" in unsupported_os(jammy)
 
 
 def test_step_selection():
