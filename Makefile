@@ -21,7 +21,7 @@ endef
 
 REHEARSE_ARGS ?=
 
-.PHONY: help setup tools rehearse test mutate lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
+.PHONY: help setup tools rehearse test mutate check-pins lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -55,6 +55,9 @@ mutate: $(BIN)/.installed tools ## Mutation testing (mutmut) of the safety promi
 	@$(BIN)/mutmut run > mutants-run.log 2>&1 || { tail -30 mutants-run.log; exit 1; }
 	@mv mutants-run.log mutants/run.log
 	$(BIN)/python tools/mutation_report.py --min 90
+
+check-pins: $(BIN)/.installed ## Ask PyPI whether the catalog's vLLM pin exists and fits its Python and CUDA toolkit (needs the network)
+	$(BIN)/python tools/check_pins.py --catalog $(CATALOG)
 
 docs: $(BIN)/.installed ## Regenerate the catalog field tables in README.md and docs/configuration.md from the schema
 	$(BIN)/python tools/docs.py
@@ -102,5 +105,5 @@ destroy: lab-env $(BIN)/.installed ## Destroy the VM after checking its id and n
 	$(AIMACHINE) destroy $(VM)
 configure: $(BIN)/.installed ## Configure the VM named by VM= (default vm-llm-aimachine) with pyinfra; a re-run changes nothing
 	$(AIMACHINE) configure $(VM)
-upgrade-driver: $(BIN)/.installed ## Move the VM's held NVIDIA driver to the newest of its branch (or nvidia.driver_branch); says if a reboot is needed (VM=name)
+upgrade-driver: $(BIN)/.installed ## Move the VM's held NVIDIA driver and kernel together to the newest (or nvidia.driver_branch); says if a reboot is needed (VM=name)
 	$(AIMACHINE) configure $(VM) --upgrade-driver

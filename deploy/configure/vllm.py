@@ -15,10 +15,10 @@ from deploy.configure.services import managed_service, service_user
 from deploy.guest.rendered import VLLM_VENV, vllm_unit
 
 
-def pip_install_command(version: str, index_url: str) -> str:
+def pip_install_command(version: str, index_url: str, venv: str = VLLM_VENV) -> str:
     """One index only: vLLM's torch pin (2.13.0, CUDA 13) must come from the same index as vLLM; an
     extra index offering `2.13.0+cu129` would win (a local version sorts higher) and break vLLM."""
-    return (f"{VLLM_VENV}/bin/pip install --no-input --index-url {shlex.quote(index_url)} "
+    return (f"{venv}/bin/pip install --no-input --index-url {shlex.quote(index_url)} "
             f"{shlex.quote(f'vllm=={version}')}")
 
 

@@ -168,7 +168,8 @@ class _Guest:
         self.watcher.start()
 
     def _start(self) -> subprocess.Popen:
-        proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self.log,
+                                stderr=subprocess.STDOUT,
                                 start_new_session=True)
         _wire_veth(f"ve-{self.net.name}", proc, self.net)
         return proc

@@ -58,12 +58,14 @@ def build(root: Path) -> dict[str, Path]:
     (archive / "Packages").write_bytes(packages)
     # an unsigned Release naming the index (the source is `trusted=yes`, as a local mirror's would be)
     (archive / "Release").write_text(
-        f"Date: {formatdate(usegmt=True)}\nSHA256:\n {hashlib.sha256(packages).hexdigest()} {len(packages)} Packages\n")
+        f"Date: {formatdate(usegmt=True)}\nSHA256:\n"
+        f" {hashlib.sha256(packages).hexdigest()} {len(packages)} Packages\n")
     return {"installed": installed, "archive": archive}
 
 
 def _stanza(deb: Path) -> str:
-    """A Packages entry as dpkg-scanpackages writes it: the control fields, then where and what the file is."""
+    """A Packages entry as dpkg-scanpackages writes it: the control fields, then the file's place and
+    size and digest."""
     control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True).stdout
     data = deb.read_bytes()
     return (control.rstrip("\n") + f"\nFilename: ./{deb.name}\nSize: {len(data)}\n"

@@ -87,14 +87,16 @@ def image_older_than_the_archive(host: NspawnHost) -> None:
     """The cloud image's kernel packages installed, the archive (a local repository) one ABI ahead."""
     kernel = f"{PAYLOADS_IN_HOST}/kernel"
     on_host(host, f"sudo sh -c 'dpkg -i {kernel}/installed/*.deb' >/dev/null && echo 'deb [trusted=yes] "
-                  f"file:{kernel}/archive ./' | sudo tee /etc/apt/sources.list.d/kernel-archive.list >/dev/null")
+                  f"file:{kernel}/archive ./' | sudo tee /etc/apt/sources.list.d/kernel-archive.list "
+                  ">/dev/null")
 
 
 def reboot(host: NspawnHost) -> None:
     before = boot_id(host)
     host.ssh("sudo systemctl reboot", timeout=20)
     for _ in range(120):
-        result = host.ssh("cat /proc/sys/kernel/random/boot_id; systemctl is-system-running --wait", timeout=90)
+        result = host.ssh("cat /proc/sys/kernel/random/boot_id; systemctl is-system-running --wait",
+                          timeout=90)
         if result.returncode in (0, 1) and result.stdout.split()[:1] != [before]:
             return
         time.sleep(1)

@@ -1,0 +1,55 @@
+"""The pins of the shipped catalog, judged on what PyPI publishes (saved in tests/fixtures/pypi with their
+source): the vLLM wheel exists for the guest's Python, admits it, and its torch's CUDA major is the
+catalog's toolkit's. `make check-pins` asks PyPI the same questions live."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploy.catalog import pins
+from deploy.catalog.schema import load_catalog
+from tests.conftest import FIXTURES, ROOT
+
+PYPI = FIXTURES / "pypi"
+VLLM_INDEX = json.loads((PYPI / "simple-vllm.json").read_text())
+VLLM_META = (PYPI / "vllm-0.32.0.METADATA").read_text()
+TORCH_META = (PYPI / "torch-2.13.0.METADATA").read_text()
+
+
+@pytest.fixture(scope="module")
+def vm():
+    return load_catalog(ROOT / "catalog.yml").vms[0]
+
+
+def test_the_shipped_vllm_pin_has_a_linux_wheel_that_admits_the_guest_python(vm):
+    wheel = pins.linux_wheel(VLLM_INDEX, vm.services.vllm.version, vm.services.vllm.python)
+    assert wheel and wheel.filename == "vllm-0.32.0-cp38-abi3-manylinux_2_28_x86_64.whl"
+    assert wheel.requires_python == "<3.15,>=3.11"
+    assert pins.python_admitted(wheel.requires_python, vm.services.vllm.python)
+    assert not pins.python_admitted(wheel.requires_python, "3.10")  # jammy's Python cannot run it
+
+
+def test_the_shipped_toolkit_matches_the_cuda_of_the_torch_vllm_pins(vm):
+    torch = pins.pinned_version(VLLM_META, "torch", vm.services.vllm.python)
+    assert torch == "2.13.0"
+    assert pins.cuda_major(TORCH_META, vm.services.vllm.python) == 13
+    assert pins.toolkit_major(vm.nvidia.cuda_toolkit) == 13
+
+
+def test_metadata_reading():
+    assert ("Requires-Python", "<3.15,>=3.11") in pins.headers(VLLM_META)
+    assert pins.pinned_version(VLLM_META, "flashinfer-python", "3.12") == "0.7.0.post1"
+    assert pins.pinned_version(VLLM_META, "nonexistent", "3.12") is None
+    # an extra's requirement does not apply: zentorch is only in vllm[zen]
+    assert pins.pinned_version(VLLM_META, "zentorch", "3.12") is None
+    assert pins.cuda_major("Requires-Dist: nvidia-cuda-runtime-cu12==12.8.90; platform_system == \"Linux\"",
+                           "3.12") == 12
+    assert pins.cuda_major(VLLM_META, "3.12") is None
+
+
+def test_no_wheel_for_a_version_that_does_not_exist_or_an_unknown_platform():
+    assert pins.linux_wheel(VLLM_INDEX, "0.99.0", "3.12") is None
+    only_arm = {"files": [f for f in VLLM_INDEX["files"] if "aarch64" in f["filename"]]}
+    assert pins.linux_wheel(only_arm, "0.32.0", "3.12") is None

@@ -1,0 +1,165 @@
+"""The shell commands the configuration sends, run here for real against upstream-shaped stand-ins:
+NVIDIA's key checked by fingerprint with gpg, a bad Ollama download removed, vLLM installed from one
+index of a mirror laid out as PyPI and download.pytorch.org publish (deploy/rehearsal/payloads.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+from deploy.catalog.schema import load_catalog, ollama_asset
+from deploy.configure.cuda import add_key_command
+from deploy.configure.ollama import unpack_command, verify_command
+from deploy.configure.vllm import pip_install_command
+from deploy.rehearsal.payloads import build_mirror
+from tests.conftest import FIXTURES, ROOT
+
+
+def need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{tool} must be installed in CI (.ci/run installs it)")
+        pytest.skip(f"{tool} is not installed here")
+
+
+@pytest.fixture(scope="module")
+def signing_key(tmp_path_factory) -> tuple[Path, str]:
+    """A throw-away signing key, armored as NVIDIA serves 3bf863cc.pub, and its fingerprint."""
+    need("gpg")
+    home = tmp_path_factory.mktemp("gnupg")
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "repo <repo@test>", "ed25519",
+                    "sign", "never"], env=env, check=True, capture_output=True)
+    listing = subprocess.run(["gpg", "--with-colons", "--list-keys"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+    fingerprint = next(ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr:"))
+    armored = home / "repo.pub"
+    armored.write_bytes(subprocess.run(["gpg", "--armor", "--export", fingerprint], env=env, check=True,
+                                       capture_output=True).stdout)
+    return armored, fingerprint
+
+
+def run_sh(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "GNUPGHOME": str(cwd)})
+
+
+def test_the_cuda_key_with_the_published_fingerprint_is_written_dearmored(signing_key, tmp_path):
+    armored, fingerprint = signing_key
+    keyring = tmp_path / "cuda-archive-keyring.gpg"
+    done = run_sh(add_key_command(f"file://{armored}", str(keyring), fingerprint), tmp_path)
+    assert done.returncode == 0, done.stderr
+    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(keyring)], capture_output=True,
+                           text=True, env={**os.environ, "GNUPGHOME": str(tmp_path)}).stdout
+    assert f"fpr:::::::::{fingerprint}:" in shown
+    assert not keyring.read_bytes().startswith(b"-----BEGIN")  # binary, as signed-by= wants it
+
+
+def test_a_key_with_another_fingerprint_is_refused_and_leaves_nothing(signing_key, tmp_path):
+    armored, _ = signing_key
+    keyring = tmp_path / "cuda-archive-keyring.gpg"
+    published = "EB693B3035CD5710E231E123A4B469963BF863CC"
+    refused = run_sh(add_key_command(f"file://{armored}", str(keyring), published), tmp_path)
+    assert refused.returncode == 1
+    assert "not EB693B3035CD5710E231E123A4B469963BF863CC: refused" in refused.stdout
+    assert list(tmp_path.glob("cuda-archive-keyring*")) == []
+
+
+def test_an_ollama_download_that_fails_its_check_is_removed_for_the_next_run(tmp_path):
+    mirror = build_mirror(tmp_path / "mirror", "0.32.0", "0.13.5")
+    release = mirror / "ollama" / "v0.13.5"
+    archive, sums = tmp_path / "ollama.tgz", tmp_path / "sums.txt"
+    shutil.copy(release / "sha256sum.txt", sums)
+    archive.write_bytes(b"truncated download")
+    bad = run_sh(verify_command(str(sums), "ollama-linux-amd64.tgz", str(archive)), tmp_path)
+    assert bad.returncode == 1 and "removed: the next run fetches it again" in bad.stdout
+    assert not archive.exists() and not sums.exists()
+    shutil.copy(release / "sha256sum.txt", sums)
+    shutil.copy(release / "ollama-linux-amd64.tgz", archive)
+    good = run_sh(verify_command(str(sums), "ollama-linux-amd64.tgz", str(archive)), tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+
+
+@pytest.mark.parametrize(("version", "asset"), [
+    ("0.13.5", "ollama-linux-amd64.tgz"),  # the last gzip releases
+    ("0.14.0", "ollama-linux-amd64.tar.zst"),  # zstd from here on (ollama 34d0c55, #13651)
+    ("0.32.15", "ollama-linux-amd64.tar.zst"),
+])
+def test_the_ollama_asset_follows_the_version(tmp_path, version, asset):
+    assert ollama_asset(version) == asset
+    mirror = build_mirror(tmp_path, "0.32.0", version)  # laid out as the release publishes it
+    assert (mirror / "ollama" / f"v{version}" / asset).is_file()
+    target = tmp_path / "usr-local"
+    target.mkdir()
+    unpack = unpack_command(str(mirror / "ollama" / f"v{version}" / asset)).replace("/usr/local", str(target))
+    assert run_sh(unpack, tmp_path).returncode == 0
+    assert (target / "bin" / "ollama").is_file()
+
+
+def test_the_shipped_ollama_url_names_the_published_asset():
+    ollama = load_catalog(ROOT / "catalog.yml").vms[0].services.ollama
+    assert ollama.release_url() == ("https://github.com/ollama/ollama/releases/download/v0.32.15/"
+                                    "ollama-linux-amd64.tar.zst")
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory) -> Path:
+    return build_mirror(tmp_path_factory.mktemp("mirror"), "0.32.0", "0.32.15")
+
+
+def _venv(path: Path) -> Path:
+    venv.create(path, with_pip=True)
+    return path
+
+
+def _pip_env() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("PIP_FIND_LINKS")}
+
+
+def test_one_index_gives_vllm_its_cuda_13_torch_and_it_starts(mirror, tmp_path):
+    env = _venv(tmp_path / "venv")
+    done = subprocess.run(["bash", "-c", pip_install_command("0.32.0", f"file://{mirror}/simple", str(env))],
+                          capture_output=True, text=True, env=_pip_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    torch = subprocess.run([env / "bin" / "python", "-c", "import torch; print(torch.version.__version__)"],
+                           capture_output=True, text=True)
+    assert torch.stdout.strip() == "2.13.0"
+    served = subprocess.Popen([env / "bin" / "vllm", "serve", "m", "--host", "127.0.0.1", "--port", "0"],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert served.wait(timeout=4) is None
+    except subprocess.TimeoutExpired:
+        pass  # still serving: it started
+    finally:
+        served.kill()
+        served.wait()
+
+
+def test_the_extra_cu129_index_of_old_catalogs_breaks_vllm_as_upstream_reports(mirror, tmp_path):
+    """What the retired torch_index_url did: pip prefers torch 2.13.0+cu129 (a local version sorts
+    higher), and vLLM fails on libcudart.so.13 (vllm PR #47628)."""
+    env = _venv(tmp_path / "venv")
+    subprocess.run([env / "bin" / "pip", "install", "-q", "--no-input", "--index-url", f"file://{mirror}/simple",
+                    "--extra-index-url", f"file://{mirror}/whl/cu129", "vllm==0.32.0"], check=True,
+                   capture_output=True, env=_pip_env())
+    failed = subprocess.run([env / "bin" / "vllm", "serve", "m", "--host", "127.0.0.1", "--port", "0"],
+                            capture_output=True, text=True, timeout=30)
+    assert failed.returncode == 1
+    assert "libcudart.so.13: cannot open shared object file" in failed.stderr
+
+
+def test_the_stand_in_vllm_says_what_the_real_wheel_says(mirror):
+    """Requires-Python and the torch pin are the real 0.32.0 wheel's (tests/fixtures/pypi), so pip treats the
+    stand-in as it would the real one: Python 3.10 refused, torch 2.13.0 pulled."""
+    import zipfile
+
+    wheel = next((mirror / "simple" / "vllm").glob("*.whl"))
+    stand_in = zipfile.ZipFile(wheel).read("vllm-0.32.0.dist-info/METADATA").decode()
+    real = (FIXTURES / "pypi" / "vllm-0.32.0.METADATA").read_text()
+    for line in ("Requires-Python: <3.15,>=3.11", "Requires-Dist: torch==2.13.0"):
+        assert line in stand_in.splitlines() and line in real.splitlines()
