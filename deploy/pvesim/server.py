@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import sys
 import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -131,11 +132,20 @@ class Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer (a Terraform stopped by Ctrl-C or SIGTERM) is no error of the
+        server's; anything else is printed as socketserver does."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def serve(state_path: Path, port: int) -> ThreadingHTTPServer:
     """Bind 127.0.0.1:port (0: any free port) with a fresh self-signed certificate."""
     world = World(state_path)
     handler = type("BoundHandler", (Handler,), {"world": world})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = _Server(("127.0.0.1", port), handler)
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -130,5 +130,5 @@ def test_sigterm_leaves_nothing_behind(tmp_path: Path) -> None:
             break
     rest = proc.communicate(timeout=120)[0]
     assert proc.returncode == 128 + signal.SIGTERM, rest
-    assert "Traceback" not in rest
+    assert "Traceback" not in rest, rest
     assert _left_behind(tmp_path) == []
