@@ -15,6 +15,7 @@ from pyinfra.operations.util import any_changed
 from deploy.configure.common import stop
 from deploy.configure.driver_updates import UBUNTU_DRIVERS, hold_driver, installed_check, upgrade_driver
 from deploy.configure.facts import NvidiaSmi, PciDevices, PciDriver, UbuntuDriversDevices
+from deploy.configure.reboot import reboot_and_wait
 from deploy.guest import parsers
 from deploy.guest.drivers import (
     DriverChoiceError,
@@ -86,7 +87,7 @@ def nvidia() -> None:
     holder = host.get_fact(PciDriver, address=gpu.address) if gpu else None
     if holder == "nouveau":
         changed.append(
-            server.reboot(
+            reboot_and_wait(
                 name=f"Reboot: nouveau holds the GPU at {gpu.address}; nvidia can load only after a reboot"
             )
         )

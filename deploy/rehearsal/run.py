@@ -41,8 +41,8 @@ from deploy.verify import checks as v
 SHIM_DIR = Path(__file__).resolve().parent / "bin"
 # the guest is Debian bookworm (python3.11), not the Ubuntu 24.04 cloud image: these steps are the ones
 # that do not need the GPU or Ubuntu's own packages
-GUEST_STEPS = "security,vllm,ollama"
-SKIPPED_STEPS = {"base": "wants Ubuntu 22.04/24.04 and the GPU on the PCI bus",
+GUEST_STEPS = "security,update,vllm,ollama"
+SKIPPED_STEPS = {"base": "wants Ubuntu 24.04 and the GPU on the PCI bus",
                  "nvidia": "needs the GPU", "cuda": "needs the GPU",
                  "monitoring": "reads the GPU (nvidia-smi, persistence mode)"}
 GPU_CHECKS = ("lspci", "gpu-name", "gpu-memory", "driver-version", "driver-open", "dmesg", "nvcc",

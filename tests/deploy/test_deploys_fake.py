@@ -171,6 +171,14 @@ def test_cloud_init_in_error_is_not_a_change_on_every_run(vm):
     assert not run.failed and run.changed == []
 
 
+def test_vllm_comes_from_one_index_only(vm):
+    """vLLM's torch pin must come from vLLM's own index: an extra one would win with a `+cu129` build."""
+    run = run_fake([STEPS["vllm"]], fresh(vm).responses(), vm=vm)
+    pip = [c for c in run.executed if "/bin/pip install" in c]
+    assert pip == ["/opt/vllm/venv/bin/pip install --no-input --index-url https://pypi.org/simple "
+                   "vllm==0.32.0"]
+
+
 def test_a_local_vllm_version_is_read_as_installed(vm):
     """pyinfra's PipPackages cannot read `0.33.0+cu130`; the venv's importlib.metadata can."""
     local = dataclasses.replace(vm, services=dataclasses.replace(

@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from deploy.catalog.schema import load_catalog
 from deploy.rehearsal import guest as nspawn
-from deploy.rehearsal.payloads import MIRROR_IN_GUEST, build_mirror
+from deploy.rehearsal.payloads import MIRROR_IN_GUEST, build_mirror, build_ollama_release
 from tests.harness import kernel_repo
 
 PAYLOADS_IN_HOST = MIRROR_IN_GUEST  # where the test host sees the local mirror (read-only)
 # Ollama 0.13.5 is published as a .tgz (the rehearsal, on the catalog's default 0.32.15, takes .tar.zst)
 VLLM_VERSION, OLLAMA_VERSION = "0.32.0", "0.13.5"
+SHIPPED = Path(__file__).resolve().parents[2] / "catalog.yml"
+SHIPPED_OLLAMA = load_catalog(SHIPPED).vms[0].services.ollama.version
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +28,7 @@ def standin_payloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local mirror: a package index with the stand-in vllm wheel, an Ollama release directory, and
     (under kernel/) an apt repository with a newer "kernel" for the first-boot update."""
     root = build_mirror(tmp_path_factory.mktemp("payloads"), VLLM_VERSION, OLLAMA_VERSION)
+    build_ollama_release(root / "ollama", SHIPPED_OLLAMA)  # the scenarios deploy the shipped catalog's
     kernel_repo.build(root / "kernel")
     return root
 

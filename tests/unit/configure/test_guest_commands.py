@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,9 @@ def need(tool: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def signing_key(tmp_path_factory) -> tuple[Path, str]:
-    """A throw-away signing key, armored as NVIDIA serves 3bf863cc.pub, and its fingerprint."""
+def signing_key(tmp_path_factory) -> Iterator[tuple[Path, str]]:
+    """A throw-away signing key, armored as NVIDIA serves 3bf863cc.pub, and its fingerprint; the
+    gpg-agent that made it is stopped afterwards."""
     need("gpg")
     home = tmp_path_factory.mktemp("gnupg")
     env = {**os.environ, "GNUPGHOME": str(home)}
@@ -41,12 +43,16 @@ def signing_key(tmp_path_factory) -> tuple[Path, str]:
     armored = home / "repo.pub"
     armored.write_bytes(subprocess.run(["gpg", "--armor", "--export", fingerprint], env=env, check=True,
                                        capture_output=True).stdout)
-    return armored, fingerprint
+    yield armored, fingerprint
+    subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True, check=False)
 
 
 def run_sh(command: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "GNUPGHOME": str(cwd)})
+    env = {**os.environ, "GNUPGHOME": str(cwd)}
+    try:
+        return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, env=env)
+    finally:
+        subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True, check=False)
 
 
 def test_the_cuda_key_with_the_published_fingerprint_is_written_dearmored(signing_key, tmp_path):
@@ -163,3 +169,28 @@ def test_the_stand_in_vllm_says_what_the_real_wheel_says(mirror):
     real = (FIXTURES / "pypi" / "vllm-0.32.0.METADATA").read_text()
     for line in ("Requires-Python: <3.15,>=3.11", "Requires-Dist: torch==2.13.0"):
         assert line in stand_in.splitlines() and line in real.splitlines()
+
+
+def test_gpg_fingerprints_are_read_from_real_gpg_output(signing_key, tmp_path):
+    """parse_gpg_fingerprints on what `gpg --show-keys --with-colons` prints here (the KeyringFingerprints
+    fact's command), for the armored key and for the dearmored keyring file alike."""
+    from deploy.guest.parsers import parse_gpg_fingerprints
+
+    armored, fingerprint = signing_key
+    env = {**os.environ, "GNUPGHOME": str(tmp_path)}
+    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(armored)], capture_output=True,
+                           text=True, env=env, check=True).stdout
+    assert parse_gpg_fingerprints(shown)[0] == fingerprint
+    assert parse_gpg_fingerprints("") == []
+
+
+def test_the_venv_version_is_the_last_word_printed_after_any_log_lines():
+    """VenvPackageVersion prints importlib.metadata's answer; a logger may write before it (vLLM's INFO
+    lines on stdout: tests/fixtures/vllm-version.info-log-on-stdout.txt)."""
+    from deploy.guest.parsers import last_word
+
+    logged = (FIXTURES / "vllm-version.info-log-on-stdout.txt").read_text()
+    answer = [ln for ln in logged.splitlines() if ln.strip() and not ln.startswith("#")][-1].split()[-1]
+    assert last_word(logged) == answer
+    assert last_word("0.33.0+cu130\n") == "0.33.0+cu130"
+    assert last_word("") is None

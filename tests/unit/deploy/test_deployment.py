@@ -9,14 +9,19 @@ from tests.conftest import run_aimachine
 from tests.harness.catalog import build_catalog
 
 
-def test_the_shipped_catalog_with_only_a_key_file_passes_the_catalog_phase(tmp_path):
+def test_the_shipped_catalog_with_only_a_key_file_passes_the_catalog_phase(tmp_path, monkeypatch):
+    """A whole deploy (all steps, cuda included): the catalog phase passes; preflight then stops on the
+    missing API variables, before anything is contacted."""
+    for name in ("PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     catalog = build_catalog(tmp_path, {"login.ssh_public_key_file": f"{key}.pub"})
-    result = run_aimachine("deploy", "vm-llm-aimachine", "--until", "catalog", "--catalog", str(catalog),
+    result = run_aimachine("deploy", "vm-llm-aimachine", "--catalog", str(catalog),
                            env={"AIMACHINE_STATE_DIR": str(tmp_path)})
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "[1/7] catalog" in result.stdout and "[2/7]" not in result.stdout
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "[1/7] catalog ok" in result.stdout and "[2/7] preflight FAILED" in result.stdout
+    assert "PROXMOX_VE_ENDPOINT is not set" in result.stderr
     assert "sha256" not in result.stdout + result.stderr
 
 

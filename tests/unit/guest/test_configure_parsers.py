@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from deploy.configure.base import unsupported_os
 from deploy.configure.launcher import select
 from deploy.guest import parsers
@@ -126,3 +128,16 @@ def test_fact_classes_hand_their_output_to_the_parsers():
     assert facts.SshClientAddress().process(["192.168.0.10"]) == "192.168.0.10"
     assert "nvidia-driver-580-open" in facts.UbuntuDriversDevices().process(
         read("ubuntu-drivers-devices.rtx5060ti.noble.txt").splitlines())
+
+
+@pytest.mark.parametrize(("printed", "status"), [
+    # the states of cloud-init's own `cloud-init status` (cloudinit/cmd/status.py, UXAppStatus)
+    ("status: not started\n", "not started"),
+    ("status: running\n", "running"),
+    ("status: done\n", "done"),
+    ("status: error\n", "error"),
+    ("status: disabled\n", "disabled"),
+    ("", None),
+])
+def test_cloud_init_states_with_spaces_are_read_whole(printed, status):
+    assert parsers.parse_cloud_init_status(printed) == status
