@@ -21,7 +21,9 @@ from deploy.configure.reboot import reboot_and_wait, reboot_required
 from deploy.guest.drivers import installed_open_driver
 
 FIRST_BOOT_DONE = "/var/lib/aimachine/first-boot-update.done"
-UPGRADE = (f"DEBIAN_FRONTEND=noninteractive apt-get -q -y {APT_LOCK_WAIT} "
+# needrestart (Ubuntu) would restart services, sshd among them, in the middle of the run: the reboot
+# that follows a kernel update restarts everything anyway
+UPGRADE = (f"DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get -q -y {APT_LOCK_WAIT} "
            "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade")
 WAIT_FOR_CLOUD_INIT = "cloud-init status --wait >/dev/null 2>&1 || true"
 
