@@ -85,18 +85,25 @@ class OllamaVersion(FactBase):
         return parsers.parse_ollama_version(_text(output))
 
 
-class VenvPackageVersion(FactBase):
-    """A distribution's version in a venv, local part kept (`0.33.0+cu130`), read by importlib.metadata:
-    pyinfra's PipPackages reads `pip freeze` with a pattern that has no `+`, so a local version would
-    look missing and be reinstalled on every run. None without the venv or the package."""
+class VenvVersions(FactBase):
+    """Distributions' versions in a venv, local parts kept (`0.33.0+cu130`, `2.13.0+cu129`), read by
+    importlib.metadata: pyinfra's PipPackages reads `pip freeze` with a pattern that has no `+`, so a
+    local version would look missing and be reinstalled on every run. {} without the venv; a package
+    that is not installed is left out."""
 
-    def command(self, venv: str, package: str) -> str:
+    default = dict
+
+    def command(self, venv: str, packages: tuple[str, ...]) -> str:
         python = shlex.quote(f"{venv}/bin/python")
-        code = shlex.quote(f"import importlib.metadata as m; print(m.version({package!r}))")
+        code = shlex.quote(
+            "import importlib.metadata as m\n"
+            f"for p in {list(packages)!r}:\n"
+            "    try: print(p + '==' + m.version(p))\n"
+            "    except m.PackageNotFoundError: pass")
         return f"if [ -x {python} ]; then {python} -c {code} 2>/dev/null || true; fi"
 
-    def process(self, output: list[str]) -> str | None:
-        return parsers.last_word(_text(output))
+    def process(self, output: list[str]) -> dict[str, str]:
+        return parsers.parse_pinned_versions(_text(output))
 
 
 class KeyringFingerprints(FactBase):

@@ -3,14 +3,16 @@ sandboxed; it counts as started once /health answers (ExecStartPost), so Ollama 
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, pip, server
 
+from deploy.catalog.pins import toolkit_major
 from deploy.configure.common import ensure_packages
-from deploy.configure.facts import VenvPackageVersion
+from deploy.configure.facts import VenvVersions
 from deploy.configure.services import managed_service, service_user
 from deploy.guest.rendered import VLLM_VENV, vllm_unit
 
@@ -20,6 +22,19 @@ def pip_install_command(version: str, index_url: str, venv: str = VLLM_VENV) -> 
     extra index offering `2.13.0+cu129` would win (a local version sorts higher) and break vLLM."""
     return (f"{venv}/bin/pip install --no-input --index-url {shlex.quote(index_url)} "
             f"{shlex.quote(f'vllm=={version}')}")
+
+
+def foreign_torch(version: str | None, cuda_major: int) -> str | None:
+    """A torch built for another CUDA major than vLLM's (`2.13.0+cu129`, as the former extra PyTorch
+    index installed, beside CUDA 13): its public version, to reinstall from the index; None otherwise.
+    `torch==2.13.0` is satisfied by `2.13.0+cu129`, so pip alone would never replace it."""
+    found = re.fullmatch(r"(?P<public>[^+]+)\+cu(?P<cuda>\d+)\d", version or "")
+    return found["public"] if found and int(found["cuda"]) != cuda_major else None
+
+
+def torch_reinstall_command(version: str, index_url: str, venv: str = VLLM_VENV) -> str:
+    return (f"{venv}/bin/pip install --no-input --index-url {shlex.quote(index_url)} --force-reinstall "
+            f"--no-deps {shlex.quote(f'torch=={version}')}")
 
 
 @deploy("vllm")
@@ -36,7 +51,12 @@ def vllm() -> None:
     pip.venv(name=f"venv {VLLM_VENV} (Python {cfg.python})", path=VLLM_VENV, python=f"python{cfg.python}")
     # root owns the venv: the service can run its code, never change it
     installed = ()
-    if host.get_fact(VenvPackageVersion, venv=VLLM_VENV, package="vllm") != cfg.version:
+    versions = host.get_fact(VenvVersions, venv=VLLM_VENV, packages=("vllm", "torch"))
+    if versions.get("vllm") != cfg.version:
         installed = (server.shell(name=f"vLLM {cfg.version} in {VLLM_VENV} (from {cfg.index_url})",
                                   commands=[pip_install_command(cfg.version, cfg.index_url)]),)
+    elif torch := foreign_torch(versions.get("torch"), toolkit_major(host.data.vm.nvidia.cuda_toolkit)):
+        installed = (server.shell(
+            name=f"Replace torch {versions['torch']} with {torch} from {cfg.index_url} (vLLM needs its CUDA)",
+            commands=[torch_reinstall_command(torch, cfg.index_url)]),)
     managed_service("vllm", [vllm_unit(cfg)], cfg.enabled, also_changed=installed)

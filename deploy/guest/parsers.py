@@ -92,10 +92,13 @@ def has_model(present: list[str], wanted: str) -> bool:
     return full in present or wanted in present
 
 
-def last_word(output: str) -> str | None:
-    """The last non-blank line's last word: a version a program printed after any log lines."""
-    lines = [ln.split() for ln in output.splitlines() if ln.strip()]
-    return lines[-1][-1] if lines else None
+_PINNED = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)$")
+
+
+def parse_pinned_versions(output: str) -> dict[str, str]:
+    """`NAME==VERSION` lines (as pip freeze and the VenvVersions fact print them) as {name: version};
+    other lines, such as a library's log lines on stdout, are left out."""
+    return {found["name"]: found["version"] for found in matching_lines(_PINNED, output)}
 
 
 def parse_gpg_fingerprints(output: str) -> list[str]:

@@ -179,6 +179,20 @@ def test_vllm_comes_from_one_index_only(vm):
                    "vllm==0.32.0"]
 
 
+def test_a_cuda_12_torch_left_by_the_old_extra_index_is_replaced_once(vm):
+    """torch==2.13.0 is satisfied by 2.13.0+cu129, so pip would keep it: the step replaces it, restarts vLLM,
+    and a torch built for CUDA 13 (plain, or tagged +cu130) is left alone."""
+    host = converged(vm)
+    host.torch_version = "2.13.0+cu129"
+    run = run_fake([STEPS["vllm"]], host.responses(), vm=vm)
+    assert run.changed == ["vllm | Replace torch 2.13.0+cu129 with 2.13.0 from https://pypi.org/simple "
+                           "(vLLM needs its CUDA)", "vllm | Restart vllm for the new settings"]
+    assert ("/opt/vllm/venv/bin/pip install --no-input --index-url https://pypi.org/simple --force-reinstall "
+            "--no-deps torch==2.13.0") in run.executed
+    host.torch_version = "2.13.0+cu130"
+    assert run_fake([STEPS["vllm"]], host.responses(), vm=vm).changed == []
+
+
 def test_a_local_vllm_version_is_read_as_installed(vm):
     """pyinfra's PipPackages cannot read `0.33.0+cu130`; the venv's importlib.metadata can."""
     local = dataclasses.replace(vm, services=dataclasses.replace(

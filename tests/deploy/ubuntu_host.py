@@ -65,6 +65,7 @@ class UbuntuHost:
     ollama_version: str | None = None
     ollama_models: list[str] = field(default_factory=list)
     vllm_version: str = ""  # what importlib.metadata reads in the venv
+    torch_version: str = ""
     cuda_key: list[str] = field(default_factory=list)  # fingerprints in the CUDA keyring file
     first_boot_done: bool = False
     reboot_required: bool = False
@@ -106,7 +107,8 @@ class UbuntuHost:
             for name, (home, shell) in self.users.items()
         ]
         r["cat /etc/group"] = ["render:x:991:", "video:x:44:"]
-        r["importlib.metadata"] = self.vllm_version
+        r["importlib.metadata"] = [f"{name}=={version}" for name, version in
+                                   (("vllm", self.vllm_version), ("torch", self.torch_version)) if version]
         # gpg --show-keys --with-colons prints a pub record, then the primary key's fpr record
         r["gpg --show-keys"] = [x for f in self.cuda_key
                                 for x in ("pub:-:4096:1:A4B469963BF863CC:::::", f"fpr:::::::::{f}:")]
@@ -195,6 +197,7 @@ def converged(vm: Vm) -> UbuntuHost:
         ollama_version=s.ollama.version,
         ollama_models=[m if ":" in m else f"{m}:latest" for m in s.ollama.models],
         vllm_version=s.vllm.version,
+        torch_version="2.13.0",  # what vLLM 0.32.0 pins, from PyPI
         cuda_key=[CUDA_KEY_FINGERPRINT],
         first_boot_done=True,
         holds=["linux-modules-nvidia-580-open-generic", "nvidia-driver-580-open", *KERNEL_METAS],

@@ -184,13 +184,28 @@ def test_gpg_fingerprints_are_read_from_real_gpg_output(signing_key, tmp_path):
     assert parse_gpg_fingerprints("") == []
 
 
-def test_the_venv_version_is_the_last_word_printed_after_any_log_lines():
-    """VenvPackageVersion prints importlib.metadata's answer; a logger may write before it (vLLM's INFO
-    lines on stdout: tests/fixtures/vllm-version.info-log-on-stdout.txt)."""
-    from deploy.guest.parsers import last_word
+def test_venv_versions_are_read_past_log_lines():
+    """VenvVersions prints NAME==VERSION lines; a library may log on stdout first (vLLM's INFO line, from
+    tests/fixtures/vllm-version.info-log-on-stdout.txt), and local versions keep their `+` part."""
+    from deploy.guest.parsers import parse_pinned_versions
 
     logged = (FIXTURES / "vllm-version.info-log-on-stdout.txt").read_text()
-    answer = [ln for ln in logged.splitlines() if ln.strip() and not ln.startswith("#")][-1].split()[-1]
-    assert last_word(logged) == answer
-    assert last_word("0.33.0+cu130\n") == "0.33.0+cu130"
-    assert last_word("") is None
+    info = next(ln for ln in logged.splitlines() if ln.startswith("INFO "))
+    printed = f"{info}\nvllm==0.33.0+cu130\ntorch==2.13.0+cu129\n"
+    assert parse_pinned_versions(printed) == {"vllm": "0.33.0+cu130", "torch": "2.13.0+cu129"}
+    assert parse_pinned_versions("") == {}
+
+
+def test_the_venv_versions_fact_command_runs_against_a_real_venv(mirror, tmp_path):
+    """The fact's command in a venv with the stand-in vllm and torch: what it prints is what it parses."""
+    from deploy.configure.facts import VenvVersions
+
+    env = _venv(tmp_path / "venv")
+    subprocess.run(["bash", "-c", pip_install_command("0.32.0", f"file://{mirror}/simple", str(env))],
+                   check=True, capture_output=True, env=_pip_env())
+    fact = VenvVersions()
+    printed = subprocess.run(["sh", "-c", fact.command(str(env), ("vllm", "torch", "absent"))],
+                             capture_output=True, text=True).stdout
+    assert fact.process(printed.splitlines()) == {"vllm": "0.32.0", "torch": "2.13.0"}
+    assert fact.process(subprocess.run(["sh", "-c", fact.command(str(tmp_path / "none"), ("vllm",))],
+                                       capture_output=True, text=True).stdout.splitlines()) == {}
