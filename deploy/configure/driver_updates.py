@@ -135,7 +135,7 @@ def upgrade_driver(target: str | None, current: str | None, installed: dict, vm_
     metas = module_metapackages(current, installed)
     kernels = kernel_metapackages(installed)
     if target == current:
-        moving = (current, *metas, *kernels)
+        moving = tuple(held_together(current, installed))
         policy = host.get_fact(AptPolicy, packages=moving)
         newer = [f"{p} {policy[p].installed} -> {policy[p].candidate}"
                  for p in moving if p in policy and policy[p].upgradable]

@@ -17,11 +17,15 @@ from deploy.configure.services import managed_service, service_user
 from deploy.guest.rendered import VLLM_VENV, vllm_unit
 
 
-def pip_install_command(version: str, index_url: str, venv: str = VLLM_VENV) -> str:
+def _pip_install(venv: str, index_url: str, *args: str) -> str:
     """One index only: vLLM's torch pin (2.13.0, CUDA 13) must come from the same index as vLLM; an
     extra index offering `2.13.0+cu129` would win (a local version sorts higher) and break vLLM."""
-    return (f"{venv}/bin/pip install --no-input --index-url {shlex.quote(index_url)} "
-            f"{shlex.quote(f'vllm=={version}')}")
+    return " ".join([f"{venv}/bin/pip install --no-input --index-url", shlex.quote(index_url),
+                     *map(shlex.quote, args)])
+
+
+def pip_install_command(version: str, index_url: str, venv: str = VLLM_VENV) -> str:
+    return _pip_install(venv, index_url, f"vllm=={version}")
 
 
 def foreign_torch(version: str | None, cuda_major: int) -> str | None:
@@ -33,8 +37,7 @@ def foreign_torch(version: str | None, cuda_major: int) -> str | None:
 
 
 def torch_reinstall_command(version: str, index_url: str, venv: str = VLLM_VENV) -> str:
-    return (f"{venv}/bin/pip install --no-input --index-url {shlex.quote(index_url)} --force-reinstall "
-            f"--no-deps {shlex.quote(f'torch=={version}')}")
+    return _pip_install(venv, index_url, "--force-reinstall", "--no-deps", f"torch=={version}")
 
 
 @deploy("vllm")

@@ -44,7 +44,8 @@ def template(name: str, **context: object) -> str:
 
 
 def probe_url(bind: str, path: str) -> str:
-    """Where a local client reaches a service bound to BIND (a wildcard is reached on loopback)."""
+    """Where a client on the VM itself reaches a service bound to BIND (a wildcard on loopback): the vLLM
+    unit's health wait and verify's health check."""
     host, port = split_bind(bind)
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"

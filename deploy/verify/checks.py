@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from deploy.catalog.schema import Vm, split_bind
+from deploy.catalog.schema import Vm
 from deploy.errors import PhaseError
-from deploy.guest.rendered import VLLM_VENV
+from deploy.guest.rendered import VLLM_VENV, probe_url
 from deploy.reach import ssh
 from deploy.verify import judges as judge
 from deploy.verify.judges import Output, Verdict
@@ -62,12 +62,6 @@ class Report:
                 "checks": [asdict(r) for r in self.results]}
 
 
-def _local_url(bind: str, path: str) -> str:
-    """The URL of a service bound at `bind`, as reached from the VM itself."""
-    host, port = split_bind(bind)
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}{path}"
-
-
 def checks_for(vm: Vm, address: str, health_wait_s: float = 600) -> list[Check]:
     """The checks for `vm` (reachable at `address`), with expectations from the catalog."""
     gpu, ollama, vllm = vm.gpu, vm.services.ollama, vm.services.vllm
@@ -100,7 +94,7 @@ def checks_for(vm: Vm, address: str, health_wait_s: float = 600) -> list[Check]:
               "install the toolkit and /etc/profile.d/cuda.sh: aimachine configure " + vm.name),
     ]
     if vllm.enabled:
-        health = _local_url(vllm.bind, "/health")
+        health = probe_url(vllm.bind, "/health")
         out += [
             Check("vllm-venv", f"{VLLM_VENV}/bin/python -c 'import vllm; print(vllm.__version__)'",
                   vllm.version, lambda o: judge.last_line(o, vllm.version),
