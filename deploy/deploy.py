@@ -38,6 +38,7 @@ class DeployRun:
     run: prov.Run | None = None
     address: str | None = None
     results: dict[str, str] = field(default_factory=dict)
+    time_spent: list[str] = field(default_factory=list)  # configure's downloads and long operations
 
     @property
     def prov(self) -> prov.Run:
@@ -67,6 +68,7 @@ def _configure(d: DeployRun) -> str:
     outcome = configure_run.configure(d.catalog_path, d.name, steps=d.options.steps, echo=d.echo)
     d.results["configure"] = ("no changes (0 changed operations)" if outcome.changed == 0
                               else f"{outcome.changed} changed operations")
+    d.time_spent = outcome.where_the_time_went()
     return d.results["configure"]
 
 
@@ -147,6 +149,8 @@ def summary(d: DeployRun, record: RunRecord) -> list[str]:
     else:
         outcome = "done"
     lines = ["", f"deploy {d.name}: {outcome} in {format_duration(record.seconds)}", *summary_lines(record)]
+    if d.time_spent:  # a slow link shows in the download's rate, a slow step in its own time
+        lines += ["  where configure's time went:", *(f"    {line}" for line in d.time_spent)]
     if record.failed is None and d.address and d.run:
         vm = d.run.vm
         vllm, ollama = vm.services.vllm, vm.services.ollama

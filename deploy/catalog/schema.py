@@ -158,6 +158,10 @@ class Vllm:
     enabled: bool = spec(chk.boolean, True, "start at boot")
     version: str = spec(chk.version, "0.32.0", "the vllm release installed in its venv")
     model: str = spec(chk.text(), "Qwen/Qwen2.5-7B-Instruct-AWQ", "the Hugging Face model vLLM serves")
+    revision: str = spec(chk.text(), "main",
+                         "the model's branch, tag or commit id (a commit id pins the exact files)")
+    hf_endpoint: str = spec(chk.pattern(r"https?://\S+", "an http(s) URL"), "https://huggingface.co",
+                            "where configure fetches the model (HF_ENDPOINT): the Hub, or a mirror of it")
     bind: str = spec(chk.ip_port, "127.0.0.1:8000", "where the OpenAI-compatible API listens")
     gpu_memory_utilization: float = spec(chk.number(0.05, 0.98), 0.5,
                                          "share of VRAM vLLM preallocates; leave room for Ollama")

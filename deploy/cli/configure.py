@@ -41,3 +41,8 @@ def configure(name: str, dry: bool, steps: str | None, upgrade_driver: bool, cat
     verb = "would change" if dry else "changed"
     click.echo(f"configure {name}: {outcome.changed} operation{'s' if outcome.changed != 1 else ''} {verb}, "
                f"{outcome.unchanged} already as the catalog says")
+    spent = outcome.where_the_time_went()
+    if spent:
+        click.echo("where the time went:")
+        for line in spent:
+            click.echo(f"  {line}")

@@ -200,3 +200,18 @@ class SwapFileState(FactBase):
 
     def process(self, output: list[str]) -> parsers.SwapFile:
         return parsers.parse_swap_file(_text(output))
+
+
+class ModelsFetched(FactBase):
+    """Per model of PLAN (the fetcher's JSON): "complete" or "missing", judged offline by the VM's
+    fetcher; {} before the fetcher is there."""
+
+    default = dict
+
+    def command(self, fetcher: str, plan: str) -> str:
+        quoted = shlex.quote(fetcher)
+        return (f"if [ -f {quoted} ]; then printf '%s' {shlex.quote(plan)} | "
+                f"python3 {quoted} check - 2>/dev/null || true; fi")
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        return parsers.parse_fetch_check(_text(output))

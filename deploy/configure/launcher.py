@@ -8,6 +8,7 @@ and its output; the VM stays up as it is, and a re-run resumes where this one st
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -32,8 +33,9 @@ DEPLOY_FILE = PROJECT / "deploy" / "configure" / "vm.py"
 NOTE = "NOTE: "  # a log line that `aimachine configure` shows among its progress lines
 # the configuration steps (configure/steps.py: one @deploy each), in the order they run; security first:
 # the firewall and sshd are hardened before any service listens; the first-boot update (and its reboot)
-# comes before the driver, which is built for the kernel that runs
-STEP_NAMES = ("base", "security", "update", "nvidia", "cuda", "vllm", "ollama", "monitoring")
+# comes before the driver, which is built for the kernel that runs; the model fetch starts right after
+# it (a reboot would cut it short) and runs in the background of every install after it
+STEP_NAMES = ("base", "security", "update", "models", "nvidia", "cuda", "vllm", "ollama", "monitoring")
 HEARTBEAT_S = 30.0  # pyinfra prints nothing while an operation runs: say so after this much silence
 OPERATION = "--> Starting operation: "
 
@@ -49,11 +51,22 @@ def select(names: str | None) -> list[str]:
     return [n for n in STEP_NAMES if n in wanted]
 
 
+LONG_S = 30.0  # an operation the summary names among where the time went
+FETCHED = NOTE + "fetched "  # a finished download (configure/models.py), kept for the summary
+
+
 @dataclass(frozen=True)
 class Outcome:
     changed: int  # operations that changed something (planned to, with --dry)
     unchanged: int
     operations: list[str]  # names of the changed (or to-be-changed) operations
+    timings: tuple[tuple[str, float], ...] = ()  # each operation that ran, and its seconds
+    fetched: tuple[str, ...] = ()  # "fetched MODEL: SIZE in TIME (RATE)", one per download
+
+    def where_the_time_went(self, long_s: float = LONG_S) -> list[str]:
+        """The downloads with their bytes and rate, then the operations that took LONG_S or more."""
+        long_ops = sorted((t for t in self.timings if t[1] >= long_s), key=lambda t: -t[1])
+        return [*self.fetched, *(f"{format_duration(s)}  {name}" for name, s in long_ops)]
 
 
 def vm_address(vm: Vm) -> str:
@@ -86,17 +99,30 @@ class Progress:
     def __init__(self, echo: Callable[[str], None], clock: Callable[[], float] = time.monotonic):
         self.echo, self.clock = echo, clock
         self.current, self.since = "connecting and reading facts", clock()
+        self.timings: list[tuple[str, float]] = []
+        self.fetched: list[str] = []
+        self._operation = False  # whether `current` is an operation (not a phase of pyinfra's own)
 
     def line(self, line: str) -> bool:
         """Show LINE if the admin should see it; True when something was shown."""
         text = line.strip()
         if text.startswith("--> "):  # an operation, or a phase such as "Preparing operation files..."
-            self.current = text.removeprefix(OPERATION).removeprefix("--> ").rstrip(".").strip()
+            self.close()
+            self._operation = text.startswith(OPERATION.strip())
+            self.current = text.removeprefix(OPERATION.strip()).removeprefix("--> ").rstrip(".").strip()
             self.since = self.clock()
+        if text.startswith(FETCHED):
+            self.fetched.append(text.removeprefix(NOTE))
         shown = progress_line(line)
         if shown:
             self.echo(shown)
         return shown is not None
+
+    def close(self) -> None:
+        """The operation that ran until now has ended: keep its time."""
+        if self._operation:
+            self.timings.append((self.current, self.clock() - self.since))
+            self._operation = False
 
     def heartbeat(self) -> None:
         self.echo(f"  ... still running: {self.current} ({format_duration(self.clock() - self.since)})")
@@ -195,6 +221,7 @@ def configure(catalog_path: str, vm_name: str, dry: bool = False, steps: str | N
         return progress.line(line)
 
     follow(proc.stderr, on_line, progress.heartbeat, heartbeat_s)
+    progress.close()
     reader.join()
     stdout = "".join(out)
     proc.wait()
@@ -204,4 +231,5 @@ def configure(catalog_path: str, vm_name: str, dry: bool = False, steps: str | N
             "configure", f"{vm_name}: failed at: {name}\n{output}",
             "fix the cause shown above and run `aimachine configure "
             f"{vm_name}` again: finished steps are not repeated (the VM was left running as it is)")
-    return outcome_from_json(stdout, dry)
+    outcome = outcome_from_json(stdout, dry)
+    return dataclasses.replace(outcome, timings=tuple(progress.timings), fetched=tuple(progress.fetched))

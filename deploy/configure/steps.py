@@ -9,6 +9,7 @@ from pyinfra import host
 from deploy.configure.base import base
 from deploy.configure.cuda import cuda
 from deploy.configure.launcher import STEP_NAMES, select
+from deploy.configure.models import models
 from deploy.configure.monitoring import monitoring
 from deploy.configure.nvidia import nvidia
 from deploy.configure.ollama import ollama
@@ -20,6 +21,7 @@ STEPS: dict[str, Callable[[], None]] = {
     "base": base,
     "security": security,
     "update": update,
+    "models": models,
     "nvidia": nvidia,
     "cuda": cuda,
     "vllm": vllm,

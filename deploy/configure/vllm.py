@@ -1,5 +1,6 @@
 """vllm: a system user, a venv with the pinned vLLM from one index (PyPI by default), vllm.service
-sandboxed; it counts as started once /health answers (ExecStartPost), so Ollama starts after it."""
+sandboxed; it counts as started once /health answers (ExecStartPost), so Ollama starts after it. The
+model is on disk by then: fetched in the background since the models step, awaited here."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, pip, server
+from pyinfra.operations import pip, server
 
 from deploy.catalog.pins import toolkit_major
 from deploy.configure.common import ensure_packages
 from deploy.configure.facts import VenvVersions
-from deploy.configure.services import managed_service, service_user
+from deploy.configure.launcher import select
+from deploy.configure.models import model_missing, start_model_fetch, vllm_home, wait_for_model
+from deploy.configure.services import managed_service
 from deploy.guest.rendered import VLLM_VENV, vllm_unit
 
 
@@ -47,10 +50,7 @@ def vllm() -> None:
     # curl for the unit's health wait
     ensure_packages([f"python{cfg.python}-venv", f"python{cfg.python}-dev", "gcc", "libc6-dev", "curl"],
                     f"Python {cfg.python} venv support, a C compiler for Triton, curl")
-    service_user("vllm", cfg.cache_dir)
-    files.directory(
-        name=f"Model cache {cfg.cache_dir}", path=cfg.cache_dir, user="vllm", group="vllm", mode="750"
-    )
+    vllm_home(cfg)
     pip.venv(name=f"venv {VLLM_VENV} (Python {cfg.python})", path=VLLM_VENV, python=f"python{cfg.python}")
     # root owns the venv: the service can run its code, never change it
     installed = ()
@@ -62,4 +62,9 @@ def vllm() -> None:
         installed = (server.shell(
             name=f"Replace torch {versions['torch']} with {torch} from {cfg.index_url} (vLLM needs its CUDA)",
             commands=[torch_reinstall_command(torch, cfg.index_url)]),)
+    if model_missing(cfg):  # started by the models step; the wait comes as late as it can
+        if "models" not in select(host.data.get("steps")):
+            start_model_fetch(cfg)
+        wait_for_model(name=f"Wait for the download of {cfg.model} (in the background since the models step)",
+                       vllm=cfg)
     managed_service("vllm", [vllm_unit(cfg)], cfg.enabled, also_changed=installed)

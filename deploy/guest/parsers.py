@@ -235,3 +235,13 @@ def parse_ping_summary(output: str) -> tuple[int, int] | None:
     `3 packets transmitted, 3 packets received`; None when no summary was printed."""
     found = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", output)
     return (int(found[1]), int(found[2])) if found else None
+
+
+def parse_fetch_check(text: str) -> dict[str, str]:
+    """`fetch-models.py check` (deploy/onvm/fetch_models.py): `complete REPO` / `missing REPO` lines."""
+    found = {}
+    for line in text.splitlines():
+        verdict, _, repo = line.strip().partition(" ")
+        if verdict in ("complete", "missing") and repo:
+            found[repo] = verdict
+    return found

@@ -5,6 +5,7 @@ The deploys put exactly these contents; the tests use the same functions to desc
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib import resources
 
@@ -23,6 +24,13 @@ GPU_STATUS = "/usr/local/bin/gpu-status"
 APT_LOCK_CONF = "/etc/apt/apt.conf.d/80aimachine-lock-timeout"
 APT_NO_RECOMMENDS = "/etc/apt/aimachine-no-recommends.conf"  # APT_CONFIG for ubuntu-drivers
 PERSISTENCED_DROPIN = "/etc/systemd/system/nvidia-persistenced.service.d/aimachine.conf"
+# the model fetch (deploy/onvm/fetch_models.py): its plan, the program, its unit, its state
+MODELS_PLAN = "/etc/aimachine/models.json"
+MODELS_FETCHER = "/usr/local/lib/aimachine/fetch-models.py"
+MODELS_SERVICE = "aimachine-models.service"
+MODELS_UNIT = f"/etc/systemd/system/{MODELS_SERVICE}"
+MODELS_STATE = "/var/lib/aimachine/models"
+MODELS_STATUS = f"{MODELS_STATE}/status.json"
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,27 @@ def vllm_unit(vllm: Vllm) -> ManagedFile:
             health_url=probe_url(vllm.bind, "/health"),
         ),
     )
+
+
+def hub_cache(vllm: Vllm) -> str:
+    """huggingface_hub's cache under the unit's HF_HOME."""
+    return f"{vllm.cache_dir}/huggingface/hub"
+
+
+def models_plan(vllm: Vllm) -> str:
+    """What the VM's fetcher downloads, as the JSON it reads (stable text: its hash names the run)."""
+    plan = {"status": MODELS_STATUS, "state_dir": MODELS_STATE, "models": [
+        {"kind": "hf", "endpoint": vllm.hf_endpoint, "repo": vllm.model, "revision": vllm.revision,
+         "hub_cache": hub_cache(vllm), "user": "vllm"}]}
+    return json.dumps(plan, indent=1, sort_keys=True) + "\n"
+
+
+def model_fetch_files(vllm: Vllm) -> list[ManagedFile]:
+    fetcher = resources.files("deploy").joinpath("onvm", "fetch_models.py").read_text(encoding="utf-8")
+    return [ManagedFile(MODELS_PLAN, models_plan(vllm)),
+            ManagedFile(MODELS_FETCHER, fetcher, mode="755"),
+            ManagedFile(MODELS_UNIT, template("aimachine-models.service.j2", fetcher=MODELS_FETCHER,
+                                              plan=MODELS_PLAN, model=vllm.model))]
 
 
 def ollama_files(services: Services) -> list[ManagedFile]:

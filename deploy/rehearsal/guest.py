@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -252,6 +253,26 @@ def stand_in_cloud_init(host: NspawnHost, hostname: str | None = None) -> None:
                     f"&& sudo chmod 755 {script}")
     if done.returncode != 0:
         raise RuntimeError(f"the guest could not be prepared: {done.stderr.strip()}")
+
+
+def serve_mirror(host: NspawnHost, root: str, port: int, rates: str = "") -> str:
+    """Serve ROOT (a payload mirror bound into the guest, with its hub_mirror.py) on 127.0.0.1:PORT inside
+    the guest, as an enabled unit (it is back after the guest reboots); RATES throttles it
+    (`hub=BYTES_PER_S,files=BYTES_PER_S`). Returns the request log's path in the guest."""
+    unit, log = f"aimachine-test-mirror-{port}", f"/var/log/aimachine-test-mirror-{port}.jsonl"
+    text = (f"[Unit]\nDescription=payload mirror {root} on :{port}\n[Service]\n"
+            f"ExecStart=/usr/bin/python3 {root}/hub_mirror.py {root} --port {port} --log {log}"
+            + (f" --rates {rates}" if rates else "") + "\n[Install]\nWantedBy=multi-user.target\n")
+    ready = ("import time, urllib.request\nfor _ in range(100):\n    try:\n"
+             f"        urllib.request.urlopen('http://127.0.0.1:{port}/hub_mirror.py'); break\n"
+             "    except OSError: time.sleep(0.1)\nelse: raise SystemExit('no answer')")
+    path = f"/etc/systemd/system/{unit}.service"
+    done = host.ssh(f"printf '%s' {shlex.quote(text)} | sudo tee {path} >/dev/null"
+                    f" && sudo systemctl daemon-reload && sudo systemctl enable --now {unit} 2>&1"
+                    f" && python3 -c {shlex.quote(ready)}")
+    if done.returncode != 0:
+        raise RuntimeError(f"the guest's mirror on :{port} did not start: {done.stdout}{done.stderr}")
+    return log
 
 
 def _wire_veth(link: str, proc: subprocess.Popen, net: Net) -> None:

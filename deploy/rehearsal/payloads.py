@@ -20,6 +20,9 @@ import base64
 import gzip
 import hashlib
 import io
+import json
+import random
+import shutil
 import subprocess
 import tarfile
 import zipfile
@@ -94,7 +97,8 @@ VLLM_METADATA = "Requires-Python: <3.15,>=3.11\nRequires-Dist: torch==2.13.0\n" 
 TORCH_VERSION = "2.13.0"
 
 
-def _wheel(index: Path, name: str, version: str, tag: str, files: dict[str, str], metadata: str = "") -> None:
+def _wheel(index: Path, name: str, version: str, tag: str, files: dict[str, str | bytes],
+           metadata: str = "") -> None:
     """A wheel NAME-VERSION-TAG.whl with FILES, listed in the PEP 503 index at INDEX (HTML, as pip reads)."""
     info = f"{name}-{version}.dist-info"
     files = {
@@ -103,15 +107,15 @@ def _wheel(index: Path, name: str, version: str, tag: str, files: dict[str, str]
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: aimachine-test\nRoot-Is-Purelib: true\n"
                          f"Tag: {tag}\n",
     }
-    record = "".join(f"{path},{_record_hash(text.encode())},{len(text.encode())}\n"
-                     for path, text in files.items())
-    files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+    data = {path: text if isinstance(text, bytes) else text.encode() for path, text in files.items()}
+    record = "".join(f"{path},{_record_hash(raw)},{len(raw)}\n" for path, raw in data.items())
+    data[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
     package_dir = index / name
     package_dir.mkdir(parents=True, exist_ok=True)
     wheel = package_dir / f"{name}-{version}-{tag}.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
+        for path, raw in data.items():
+            zf.writestr(path, raw)
     _index_page(package_dir, sorted(w.name for w in package_dir.glob("*.whl")), digests=True)
     _index_page(index, sorted(f"{p.name}/" for p in index.iterdir() if p.is_dir()))
 
@@ -124,21 +128,29 @@ def _index_page(directory: Path, hrefs: list[str], digests: bool = False) -> Non
     (directory / "index.html").write_text(page)
 
 
-def _torch(index: Path, version: str, cuda: str) -> None:
-    _wheel(index, "torch", version, "py3-none-any",
-           {"torch/__init__.py": "from torch import version\n",
-            "torch/version.py": f'__version__ = "{version}"\ncuda = "{cuda}"\n'})
+def seeded_bytes(seed: str, count: int) -> bytes:
+    """COUNT bytes that do not compress (a download's size is what it says), the same for the same seed."""
+    return random.Random(seed).randbytes(count)
 
 
-def build_vllm_index(root: Path, version: str) -> Path:
+def _torch(index: Path, version: str, cuda: str, lib_bytes: int = 0) -> None:
+    files: dict[str, str | bytes] = {"torch/__init__.py": "from torch import version\n",
+                                     "torch/version.py": f'__version__ = "{version}"\ncuda = "{cuda}"\n'}
+    if lib_bytes:  # where the real wheel carries its weight: the CUDA kernels' shared library
+        files["torch/lib/libtorch_cuda.so"] = seeded_bytes(version, lib_bytes)
+    _wheel(index, "torch", version, "py3-none-any", files)
+
+
+def build_vllm_index(root: Path, version: str, torch_lib_bytes: int = 0) -> Path:
     """ROOT/simple (vllm and its torch, as on PyPI) and ROOT/whl/cu129 (a CUDA 12.9 torch); returns the
-    first. vLLM's wheel tag is the real one (cp38-abi3-manylinux_2_28_x86_64)."""
+    first. vLLM's wheel tag is the real one (cp38-abi3-manylinux_2_28_x86_64). TORCH_LIB_BYTES gives the
+    torch wheel a weight to download."""
     simple = root / "simple"
     _wheel(simple, "vllm", version, "cp38-abi3-manylinux_2_28_x86_64",
            {"vllm/__init__.py": f'__version__ = "{version}"\n', "vllm/cli.py": VLLM_CLI,
             f"vllm-{version}.dist-info/entry_points.txt": "[console_scripts]\nvllm = vllm.cli:main\n"},
            VLLM_METADATA)
-    _torch(simple, TORCH_VERSION, "13.0")
+    _torch(simple, TORCH_VERSION, "13.0", torch_lib_bytes)
     _torch(root / "whl" / "cu129", f"{TORCH_VERSION}+cu129", "12.9")
     return simple
 
@@ -171,22 +183,48 @@ def build_ollama_release(root: Path, version: str) -> str:
 
 
 MIRROR_IN_GUEST = "/srv/aimachine-payloads"  # where a guest sees the mirror (bound in read-only)
+MIRROR_PORT = 8090  # hub_mirror.py serves it inside the guest on 127.0.0.1 (guest.serve_mirror)
+HUB_IN_GUEST = f"http://127.0.0.1:{MIRROR_PORT}"
+# a model repository shaped as an AWQ one on the Hub, small: the plumbing, not a model, is under test
+STANDIN_MODEL, STANDIN_MODEL_BYTES = "Qwen/Tiny-Instruct-AWQ", 2_000_000
 
 
-def build_mirror(root: Path, vllm_version: str, ollama_version: str) -> Path:
-    """ROOT as a local mirror: the package index with the stand-in vllm wheel, the Ollama release."""
-    build_vllm_index(root, vllm_version)
+def build_mirror(root: Path, vllm_version: str, ollama_version: str, model_bytes: int = STANDIN_MODEL_BYTES,
+                 torch_lib_bytes: int = 0) -> Path:
+    """ROOT as a local mirror: the package index with the stand-in vllm wheel, the Ollama release, the
+    stand-in model's repository (MODEL_BYTES of weights) and the server for all of it."""
+    build_vllm_index(root, vllm_version, torch_lib_bytes)
     build_ollama_release(root / "ollama", ollama_version)
+    build_model_repo(root, STANDIN_MODEL, model_bytes)
+    shutil.copy(Path(__file__).with_name("hub_mirror.py"), root / "hub_mirror.py")
     return root
 
 
 def mirror_settings(python: str) -> dict[str, object]:
     """The catalog changes (dotted, on a VM entry) that make the services come from the mirror in the
-    guest, as an air-gapped admin would set them; no model is pulled (the stand-in has none)."""
+    guest, as an air-gapped admin would set them; the vLLM model from the guest's Hub mirror
+    (serve_mirror in guest.py); no Ollama model is pulled (the stand-in has none)."""
     return {
         "services.ollama.url": f"file://{MIRROR_IN_GUEST}/ollama/v{{version}}/{{asset}}",
         "services.ollama.sha256": None,
         "services.ollama.models": [],
         "services.vllm.python": python,
         "services.vllm.index_url": f"file://{MIRROR_IN_GUEST}/simple",
+        "services.vllm.model": STANDIN_MODEL,
+        "services.vllm.hf_endpoint": HUB_IN_GUEST,
     }
+
+
+def build_model_repo(root: Path, repo: str, weights_bytes: int) -> Path:
+    """ROOT/hub/REPO: a model repository as hub_mirror.py serves it, laid out as an AWQ repo on the Hub
+    is (config, tokenizer files, one safetensors file); the weights are WEIGHTS_BYTES of seeded random
+    bytes, so a download's size and time are the test's to choose."""
+    directory = root / "hub" / repo
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(
+        {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+         "quantization_config": {"quant_method": "awq", "bits": 4}}, indent=2) + "\n")
+    (directory / "tokenizer_config.json").write_text('{"model_max_length": 32768}\n')
+    (directory / "generation_config.json").write_text('{"do_sample": true}\n')
+    (directory / "model.safetensors").write_bytes(seeded_bytes(repo, weights_bytes))
+    return directory

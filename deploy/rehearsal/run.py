@@ -41,7 +41,7 @@ from deploy.verify import checks as v
 SHIM_DIR = Path(__file__).resolve().parent / "bin"
 # the guest is Debian bookworm (python3.11), not the Ubuntu 24.04 cloud image: these steps are the ones
 # that do not need the GPU or Ubuntu's own packages
-GUEST_STEPS = "security,update,vllm,ollama"
+GUEST_STEPS = "security,update,models,vllm,ollama"
 SKIPPED_STEPS = {"base": "wants Ubuntu 24.04 and the GPU on the PCI bus",
                  "nvidia": "needs the GPU", "cuda": "needs the GPU",
                  "monitoring": "reads the GPU (nvidia-smi, persistence mode)"}
@@ -146,6 +146,7 @@ def _boot_guest(r: Rehearsal, cat: Catalog, vm: Vm, stack: contextlib.ExitStack)
     binds = {str(mirror): payloads.MIRROR_IN_GUEST}
     r.guest = stack.enter_context(nspawn.booted(r.scratch / "guest", binds=binds, net=nspawn.REHEARSAL_NET))
     nspawn.stand_in_cloud_init(r.guest, vm.name)
+    nspawn.serve_mirror(r.guest, payloads.MIRROR_IN_GUEST, payloads.MIRROR_PORT)
     return Path(f"{r.guest.key}.pub")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from deploy.rehearsal import guest as nspawn
+from deploy.rehearsal.payloads import MIRROR_PORT
 from tests.bdd.world import World
 from tests.harness.fixtures import (
     PAYLOADS_IN_HOST,
@@ -28,6 +29,7 @@ def bdd_host(tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path) -
         with nspawn.booted(tmp_path_factory.mktemp("bdd-host"),
                            binds={str(standin_payloads): PAYLOADS_IN_HOST}) as host:
             nspawn.stand_in_cloud_init(host)  # not on the Debian host; the boot phase waits for it
+            nspawn.serve_mirror(host, PAYLOADS_IN_HOST, MIRROR_PORT)  # the Hub for the model
             yield host
     finally:
         os.environ["AIMACHINE_TEST_HOSTS"] = before

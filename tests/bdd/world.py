@@ -25,7 +25,7 @@ from tests.pve_sim.fixture import IMPORT_IMAGE, TOKEN, PveSim, healthy_state
 LAB = bool(LAB_ENV.get("PROXMOX_VE_ENDPOINT"))
 VM_NAME = "vm-llm-aimachine"
 # what the nspawn test host can take: the GPU-free steps (driver, CUDA: @fake and lab only)
-SIM_STEPS = "security,vllm,ollama"
+SIM_STEPS = "security,models,vllm,ollama"
 SECRETS = [TOKEN.split("=", 1)[1]] + [t.split("=", 1)[-1] for t in [LAB_ENV.get("PROXMOX_VE_API_TOKEN")] if t]
 
 

@@ -7,6 +7,7 @@ stand in for ubuntu-drivers, lspci and nvidia-smi.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from deploy.configure.update import FIRST_BOOT_DONE
 from deploy.guest import rendered
 from deploy.guest.drivers import CUDA_KEY_FINGERPRINT
 from deploy.guest.firewall import SSH_PORT
+from deploy.onvm.fetch_models import plan_id
 from tests.golden import golden_files
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -68,6 +70,7 @@ class UbuntuHost:
     torch_version: str = ""
     cuda_key: list[str] = field(default_factory=list)  # fingerprints in the CUDA keyring file
     first_boot_done: bool = False
+    model_fetched: bool = False  # the fetcher's offline check finds the catalog's model complete
     reboot_required: bool = False
     holds: list[str] = field(default_factory=list)  # apt-mark showhold
     swap: str = ""  # what the SwapFileState fact prints
@@ -112,6 +115,13 @@ class UbuntuHost:
         # gpg --show-keys --with-colons prints a pub record, then the primary key's fpr record
         r["gpg --show-keys"] = [x for f in self.cuda_key
                                 for x in ("pub:-:4096:1:A4B469963BF863CC:::::", f"fpr:::::::::{f}:")]
+        vllm = self.vm.services.vllm
+        r["check -"] = f"{'complete' if self.model_fetched else 'missing'} {vllm.model}"
+        # the wait reads the unit's state and the status file: a fetch that finished at once
+        r["systemctl show -p ActiveState"] = ["inactive", json.dumps({
+            "plan": plan_id(rendered.models_plan(vllm)), "state": "done", "bytes": 5_500_000_000,
+            "total": 5_500_000_000, "fetched": 5_500_000_000, "resumed": 0, "rate": 11_000_000,
+            "started": 1000.0, "updated": 1500.0, "finished": 1500.0, "current": "", "error": ""})]
         if self.first_boot_done:
             r[_path_cmd(FIRST_BOOT_DONE)] = _stat(FIRST_BOOT_DONE, "-", "644", "root", "root", 21)
         r["test -e /var/run/reboot-required"] = {"success": self.reboot_required}
@@ -198,6 +208,7 @@ def converged(vm: Vm) -> UbuntuHost:
         ollama_models=[m if ":" in m else f"{m}:latest" for m in s.ollama.models],
         vllm_version=s.vllm.version,
         torch_version="2.13.0",  # what vLLM 0.32.0 pins, from PyPI
+        model_fetched=True,
         cuda_key=[CUDA_KEY_FINGERPRINT],
         first_boot_done=True,
         holds=["linux-modules-nvidia-580-open-generic", "nvidia-driver-580-open", *KERNEL_METAS],

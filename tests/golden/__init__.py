@@ -39,6 +39,8 @@ def rendered_files(vm: Vm) -> list[rendered.ManagedFile]:
         *rendered.cuda_files(),
         rendered.cuda_source(drivers.cuda_repo_url("24.04")),
         rendered.vllm_unit(services.vllm),
+        # the fetcher itself is a source file (deploy/onvm/fetch_models.py): no copy of it here
+        *[f for f in rendered.model_fetch_files(services.vllm) if f.path != rendered.MODELS_FETCHER],
         *rendered.ollama_files(services),
         rendered.persistenced_dropin(),
         rendered.gpu_status_script(),

@@ -13,7 +13,7 @@ import pytest
 
 from deploy.catalog.schema import load_catalog
 from deploy.rehearsal import guest as nspawn
-from deploy.rehearsal.payloads import MIRROR_IN_GUEST, build_mirror, build_ollama_release
+from deploy.rehearsal.payloads import MIRROR_IN_GUEST, MIRROR_PORT, build_mirror, build_ollama_release
 from tests.harness import kernel_repo
 
 PAYLOADS_IN_HOST = MIRROR_IN_GUEST  # where the test host sees the local mirror (read-only)
@@ -54,6 +54,7 @@ def nspawn_host(
     os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, nspawn.TARGET_IP) if h)
     try:
         with nspawn.booted(work, binds={str(standin_payloads): PAYLOADS_IN_HOST}) as host:
+            nspawn.serve_mirror(host, PAYLOADS_IN_HOST, MIRROR_PORT)  # the Hub (HF_ENDPOINT) for the model
             yield host
     finally:
         os.environ["AIMACHINE_TEST_HOSTS"] = before

@@ -20,11 +20,12 @@ import pytest
 
 from deploy.guest.parsers import parse_ufw_status
 from deploy.rehearsal.guest import NspawnHost
+from deploy.rehearsal.payloads import HUB_IN_GUEST, STANDIN_MODEL
 from tests.conftest import run_aimachine
 from tests.harness.fixtures import OLLAMA_VERSION, PAYLOADS_IN_HOST, VLLM_VERSION
 
 pytestmark = pytest.mark.nspawn
-STEPS = "update,security,vllm,ollama"
+STEPS = "update,security,models,vllm,ollama"
 NETWORK = "10.213.0.0/30"
 
 CATALOG = """\
@@ -54,6 +55,8 @@ vms:
         version: "{vllm}"
         python: "3.11"
         index_url: file://{mirror}/simple
+        model: {model}
+        hf_endpoint: {hub}
     firewall:
       admin_network: {network}
 """
@@ -62,7 +65,8 @@ vms:
 def write_catalog(path: Path, host: NspawnHost, ollama_sha256: str | None = None) -> Path:
     line = f"        sha256: \"{ollama_sha256}\"\n" if ollama_sha256 else ""
     path.write_text(CATALOG.format(key=host.key, mirror=PAYLOADS_IN_HOST, ollama=OLLAMA_VERSION,
-                                   vllm=VLLM_VERSION, network=NETWORK, ollama_sha256=line))
+                                   vllm=VLLM_VERSION, network=NETWORK, ollama_sha256=line,
+                                   model=STANDIN_MODEL, hub=HUB_IN_GUEST))
     return path
 
 

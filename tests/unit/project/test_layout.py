@@ -114,3 +114,11 @@ def test_the_rules_see_a_breach(tmp_path):
             "deploy.guest._breach_probe imports pyinfra"]
     finally:
         bad.unlink()
+
+
+def test_what_runs_on_the_vm_needs_only_the_standard_library():
+    """deploy/onvm/ is copied to the VM and run by its python3 before any venv exists."""
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    found = {f"{name} imports {imp}" for name, path in modules().items() if name.startswith("deploy.onvm")
+             for imp in imports(path) if imp.split(".")[0] not in stdlib}
+    assert found == set()

@@ -1,0 +1,1 @@
+"""Programs that run on the VM itself (stdlib only, any Python >= 3.10): written there by configure."""
