@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -12,22 +13,41 @@ import yaml
 
 from deploy import __version__
 from deploy.catalog.schema import CatalogError, load_catalog, vm_summary
-from deploy.cli import access as cli_access
-from deploy.cli import bench as cli_bench
-from deploy.cli import configure as cli_configure
-from deploy.cli import deploy as cli_deploy
-from deploy.cli import lifecycle as cli_lifecycle
-from deploy.cli import proxmox as cli_proxmox
-from deploy.cli import rehearse as cli_rehearse
-from deploy.cli import verify as cli_verify
 from deploy.cli.options import catalog_option
 from deploy.errors import EXIT_CODES, PhaseError
 
 DEBUG_ENV = "AIMACHINE_DEBUG"
+# Commands that live in their own modules, loaded when named (or for --help): `aimachine configure`
+# needs none of the deploy's, Terraform's or the benchmark's code
+COMMANDS = {
+    "deploy": "deploy.cli.deploy:deploy_command",
+    "plan": "deploy.cli.deploy:plan_command",
+    "verify": "deploy.cli.verify:verify_command",
+    "status": "deploy.cli.lifecycle:status_command",
+    "destroy": "deploy.cli.lifecycle:destroy_command",
+    "address": "deploy.cli.access:address_command",
+    "ssh": "deploy.cli.access:ssh_command",
+    "bench": "deploy.cli.bench:bench",
+    "preflight": "deploy.cli.proxmox:preflight",
+    "provision": "deploy.cli.proxmox:provision",
+    "token-setup": "deploy.cli.proxmox:token_setup",
+    "configure": "deploy.cli.configure:configure",
+    "rehearse": "deploy.cli.rehearse:rehearse_command",
+}
 
 
 class AimachineGroup(click.Group):
-    """Turns the tool's own errors into one clear message and the phase's exit code."""
+    """Turns the tool's own errors into one clear message and the phase's exit code; loads a command's
+    module when the command is named."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module, _, attr = COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -86,22 +106,6 @@ def catalog_show(name: str, as_json: bool, catalog_path: str) -> None:
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
-
-
-# Commands that live in their own modules register here, one line each.
-cli.add_command(cli_deploy.deploy_command)
-cli.add_command(cli_deploy.plan_command)
-cli.add_command(cli_verify.verify_command)
-cli.add_command(cli_lifecycle.status_command)
-cli.add_command(cli_lifecycle.destroy_command)
-cli.add_command(cli_access.address_command)
-cli.add_command(cli_access.ssh_command)
-cli.add_command(cli_bench.bench)
-cli.add_command(cli_proxmox.preflight)
-cli.add_command(cli_proxmox.provision)
-cli.add_command(cli_proxmox.token_setup)
-cli.add_command(cli_configure.configure)
-cli.add_command(cli_rehearse.rehearse_command)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from deploy.configure.models import models
 from deploy.configure.monitoring import monitoring
 from deploy.configure.nvidia import nvidia
 from deploy.configure.ollama import ollama
+from deploy.configure.runfast import no_delay, one_read_per_fact
 from deploy.configure.security import security
 from deploy.configure.update import update
 from deploy.configure.vllm import vllm
@@ -36,5 +37,7 @@ __all__ = ["STEPS", "run_selected", "select"]
 def run_selected() -> None:
     """The steps the host data names (`steps`, from AIMACHINE_STEPS; all by default), in order: the body
     of the deploy files deploy/configure/vm.py and ./deploy.py."""
+    no_delay()
+    one_read_per_fact()
     for step in select(host.data.get("steps")):
         STEPS[step]()
