@@ -40,6 +40,9 @@ PACKAGES = (
     "dbus",
     "iproute2",
     "ca-certificates",
+    # the host resolves its own name, as Ubuntu's systemd-resolved does (sudo looks it up on every call:
+    # without it each sudo waits for DNS and says "unable to resolve host")
+    "libnss-myhostname",
 )
 
 

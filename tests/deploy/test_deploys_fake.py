@@ -210,3 +210,32 @@ def test_a_newer_branch_in_the_archive_does_not_swap_the_installed_driver(vm):
         "driver   : nvidia-driver-580-open - distro non-free\n")
     run = run_fake([STEPS["nvidia"]], host.responses(), vm=vm)
     assert not run.failed and run.changed == []
+
+
+def test_the_model_download_starts_before_the_driver_and_is_awaited_just_before_vllm_starts(vm):
+    run = run_fake(list(STEPS.values()), fresh(vm).responses(), vm=vm)
+    assert not run.failed, run.error
+    changed = run.changed
+    start = f"models | Start fetching {vm.services.vllm.model} in the background (aimachine-models.service)"
+    wait = next(n for n in changed if n.startswith("vllm | Wait for the download of "))
+    assert changed.index(start) < changed.index(INSTALL)  # the driver installs while it downloads
+    assert changed.index(wait) == changed.index("vllm | Write /etc/systemd/system/vllm.service") - 1
+    assert "models | Write /etc/aimachine/models.json" in changed
+    assert any(c.endswith("systemctl start aimachine-models.service") for c in run.executed)
+
+
+def test_vllm_alone_starts_the_download_it_waits_for(vm):
+    """`--steps vllm` on a VM without the model: the vllm step writes and starts the fetcher itself."""
+    host = converged(vm)
+    host.model_fetched = False
+    run = run_fake([STEPS["vllm"]], host.responses(), vm=vm, steps="vllm")
+    assert not run.failed, run.error
+    assert [n for n in run.changed if "Start fetching" in n or "Wait for the download" in n] == [
+        f"vllm | Start fetching {vm.services.vllm.model} in the background (aimachine-models.service)",
+        f"vllm | Wait for the download of {vm.services.vllm.model} (in the background since the models step)"]
+
+
+def test_a_complete_model_adds_no_operation(vm):
+    run = run_fake([STEPS["models"]], converged(vm).responses(), vm=vm)
+    assert not run.failed, run.error
+    assert run.names == []

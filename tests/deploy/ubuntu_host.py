@@ -167,6 +167,7 @@ def converged(vm: Vm) -> UbuntuHost:
         "linux-modules-nvidia-580-open-generic",
         f"linux-modules-nvidia-580-open-{KERNEL}",
         nv.cuda_toolkit,
+        "python3",  # in the cloud image; the model fetcher runs on it
         f"python{s.vllm.python}-venv",
         f"python{s.vllm.python}-dev",
         "gcc",
