@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Callable
 
 from pyinfra import host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, python
 
+from deploy.configure.facts import APT_LOCK_WAIT, FileDigests
+from deploy.guest.parsers import FileDigest
 from deploy.guest.rendered import ManagedFile
-
-APT_LOCK_WAIT = "-o DPkg::Lock::Timeout=300"  # first boot: unattended-upgrades may hold the lock
 
 
 class ConfigureStop(RuntimeError):
@@ -46,6 +48,9 @@ def ensure_packages(names: list[str], what: str) -> None:
 
 
 def put_files(managed: list[ManagedFile], user: str = "root", group: str = "root") -> list[OperationMeta]:
+    """Write the files that differ (content, mode, owner); those already as rendered get no operation,
+    found by one command for all of them."""
+    present = host.get_fact(FileDigests, paths=tuple(f.path for f in managed))
     return [
         files.put(
             name=f"Write {f.path}",
@@ -56,7 +61,17 @@ def put_files(managed: list[ManagedFile], user: str = "root", group: str = "root
             mode=f.mode,
         )
         for f in managed
+        if present.get(f.path) != FileDigest(sha1(f.content), f.mode, user, group)
     ]
+
+
+def any_changed(ops: list[OperationMeta]) -> Callable[[], bool]:
+    """An `_if`: whether any of OPS changed something (read when the operation runs)."""
+    return lambda: any(op.did_change() for op in ops)
+
+
+def sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def stop(message: str) -> None:

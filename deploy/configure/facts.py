@@ -6,8 +6,9 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from deploy.configure.common import APT_LOCK_WAIT
 from deploy.guest import parsers
+
+APT_LOCK_WAIT = "-o DPkg::Lock::Timeout=300"  # first boot: unattended-upgrades may hold the lock
 
 
 def _text(output: list[str]) -> str:
@@ -215,3 +216,18 @@ class ModelsFetched(FactBase):
 
     def process(self, output: list[str]) -> dict[str, str]:
         return parsers.parse_fetch_check(_text(output))
+
+
+class FileDigests(FactBase):
+    """sha1, mode, owner and group of each of PATHS that is a file, in one command (pyinfra's files.put
+    reads three facts a file to find it unchanged)."""
+
+    default = dict
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        names = " ".join(shlex.quote(p) for p in paths)
+        return (f'for f in {names}; do [ -f "$f" ] && printf \'%s %s %s\\n\' "$f" '
+                '"$(sha1sum < "$f" | cut -c1-40)" "$(stat -c \'%a %U %G\' "$f")"; done; true')
+
+    def process(self, output: list[str]) -> dict[str, parsers.FileDigest]:
+        return parsers.parse_file_digests(_text(output))

@@ -19,7 +19,7 @@ from pyinfra.operations import files, systemd
 
 from deploy import transfers
 from deploy.catalog.schema import Vllm
-from deploy.configure.common import ConfigureStop, ensure_packages, put_files
+from deploy.configure.common import ConfigureStop, any_changed, ensure_packages, put_files
 from deploy.configure.facts import ModelsFetched
 from deploy.configure.launcher import NOTE
 from deploy.configure.services import service_user
@@ -63,7 +63,8 @@ def start_model_fetch(vllm: Vllm) -> None:
     ensure_packages(["python3"], "Python for the model fetcher")
     vllm_home(vllm)
     written = put_files(model_fetch_files(vllm))
-    systemd.daemon_reload(name="systemctl daemon-reload", _if=lambda: any(w.did_change() for w in written))
+    if written:
+        systemd.daemon_reload(name="systemctl daemon-reload", _if=any_changed(written))
     start_fetch(name=f"Start fetching {vllm.model} in the background ({MODELS_SERVICE})")
 
 

@@ -17,16 +17,15 @@ from deploy.guest.rendered import SSHD_DROPIN, split_bind, sshd_dropin
 def security() -> None:
     vm = host.data.vm
     ensure_packages(["openssh-server", "ufw"], "sshd and the firewall")
-    (dropin,) = put_files([sshd_dropin()])
-    # A broken config must never reach a running sshd: the drop-in goes again when the check fails.
-    server.shell(
-        name="sshd -t accepts the new configuration",
-        commands=[f"sshd -t || {{ rc=$?; rm -f {SSHD_DROPIN}; exit $rc; }}"],
-        _if=dropin.did_change,
-    )
-    server.shell(
-        name="Reload sshd", commands=["systemctl try-reload-or-restart ssh.service"], _if=dropin.did_change
-    )
+    for dropin in put_files([sshd_dropin()]):  # written only when it differs
+        # A broken config must never reach a running sshd: the drop-in goes again when the check fails.
+        server.shell(
+            name="sshd -t accepts the new configuration",
+            commands=[f"sshd -t || {{ rc=$?; rm -f {SSHD_DROPIN}; exit $rc; }}"],
+            _if=dropin.did_change,
+        )
+        server.shell(name="Reload sshd", commands=["systemctl try-reload-or-restart ssh.service"],
+                     _if=dropin.did_change)
     if not vm.firewall.enabled:
         return
     services = vm.services

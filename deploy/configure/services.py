@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server, systemd
 
-from deploy.configure.common import put_files
+from deploy.configure.common import any_changed, put_files
 from deploy.guest.rendered import ManagedFile
 
 
@@ -29,15 +29,16 @@ def managed_service(
 ) -> None:
     """Write the unit files; start and enable (or stop and disable) per the catalog; restart when
     the units or the software changed, but not right after the start that already loaded them."""
-    written = put_files(units)
-    systemd.daemon_reload(name="systemctl daemon-reload", _if=lambda: any(w.did_change() for w in written))
+    written = put_files(units)  # only the files that differ
+    if written:
+        systemd.daemon_reload(name="systemctl daemon-reload", _if=any_changed(written))
     start = systemd.service(
         name=f"{service} {'enabled and running' if enabled else 'stopped and disabled'}",
         service=service,
         running=enabled,
         enabled=enabled,
     )
-    if enabled:
+    if enabled and (written or also_changed):
         changed = (*written, *also_changed)
         systemd.service(
             name=f"Restart {service} for the new settings",

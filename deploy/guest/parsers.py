@@ -245,3 +245,21 @@ def parse_fetch_check(text: str) -> dict[str, str]:
         if verdict in ("complete", "missing") and repo:
             found[repo] = verdict
     return found
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    sha1: str
+    mode: str  # octal, as stat's %a prints it: 644
+    user: str
+    group: str
+
+
+def parse_file_digests(text: str) -> dict[str, FileDigest]:
+    """`PATH SHA1 MODE USER GROUP` lines (the FileDigests fact's own format; paths without spaces)."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and len(parts[1]) == 40:
+            found[parts[0]] = FileDigest(parts[1], parts[2], parts[3], parts[4])
+    return found

@@ -83,6 +83,9 @@ class UbuntuHost:
             sha1 = hashlib.sha1(f.content.encode()).hexdigest()
             r[re.compile(rf"sha1sum {re.escape(f.path)} ")] = f"{sha1}  {f.path}"
             r[_path_cmd(f.path)] = _stat(f.path, "-", f.mode, "root", "root", len(f.content))
+        # the FileDigests fact: every managed file in one answer, as the shell loop prints them
+        r["sha1sum < "] = [f"{f.path} {hashlib.sha1(f.content.encode()).hexdigest()} {f.mode} root root"
+                           for f in self.files]
         for path, (user, group, mode) in self.dirs.items():
             r[_path_cmd(path)] = _stat(path, "d", mode, user, group)
         r[re.compile(r"^uname -s")] = "Linux"
