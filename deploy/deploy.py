@@ -140,6 +140,14 @@ def plan_phases(d: DeployRun) -> list[Phase]:
     ]
 
 
+def time_spent_lines(d: DeployRun) -> list[str]:
+    """Configure's downloads (bytes, rate) and long operations: a slow link shows in a download's rate,
+    a slow step in its own time."""
+    if not d.time_spent:
+        return []
+    return ["  where configure's time went:", *(f"    {line}" for line in d.time_spent)]
+
+
 def summary(d: DeployRun, record: RunRecord) -> list[str]:
     """What the admin reads last: timings, the address, and what to try next."""
     if record.failed:
@@ -149,8 +157,7 @@ def summary(d: DeployRun, record: RunRecord) -> list[str]:
     else:
         outcome = "done"
     lines = ["", f"deploy {d.name}: {outcome} in {format_duration(record.seconds)}", *summary_lines(record)]
-    if d.time_spent:  # a slow link shows in the download's rate, a slow step in its own time
-        lines += ["  where configure's time went:", *(f"    {line}" for line in d.time_spent)]
+    lines += time_spent_lines(d)
     if record.failed is None and d.address and d.run:
         vm = d.run.vm
         vllm, ollama = vm.services.vllm, vm.services.ollama

@@ -178,9 +178,10 @@ def _phases(r: Rehearsal, d: dep.DeployRun) -> list[Phase]:
     return [phases[n] for n in dep.PHASES]
 
 
-def _summary(r: Rehearsal, record: RunRecord) -> list[str]:
+def _summary(r: Rehearsal, record: RunRecord, d: dep.DeployRun) -> list[str]:
     outcome = f"FAILED in {record.phases[-1].name}" if record.failed else "done"
-    lines = ["", f"rehearse {r.name}: {outcome} in {format_duration(record.seconds)}", *summary_lines(record)]
+    lines = ["", f"rehearse {r.name}: {outcome} in {format_duration(record.seconds)}", *summary_lines(record),
+             *dep.time_spent_lines(d)]
     if r.guest is None and not record.failed:
         lines.append(f"  not rehearsed: configure, verify ({r.no_guest_reason})")
     elif r.guest is not None and not record.failed:
@@ -273,7 +274,7 @@ def _rehearse(r: Rehearsal, cat: Catalog, vm: Vm, catalog_path: str,
     with _environment(env):
         ran = _phases(r, d)
         record = run_phases(ran, r.echo, total=len(dep.PHASES))
-    for line in _summary(r, record):
+    for line in _summary(r, record, d):
         r.echo(line)
     sys.stdout.flush()
     return record

@@ -108,6 +108,8 @@ def test_make_rehearse_with_the_guest_configures_and_verifies_it(tmp_path: Path)
     assert "ssh ubuntu@10.213.1.2 ok; cloud-init done" in out
     assert "vllm | vLLM 0.32.0 in /opt/vllm/venv" in out and "ok   vllm-health        HTTP 200" in out
     assert "11/11 checks passed" in out
+    # the stand-in model came from the guest's Hub mirror, and the summary says so
+    assert "where configure's time went:\n    fetched Qwen/Tiny-Instruct-AWQ: 2.0 MB in " in out
     assert "not run (need the GPU): lspci, gpu-name" in out and "nvidia (needs the GPU)" in out
     assert _left_behind(tmp_path) == []
     _no_guest_left()
