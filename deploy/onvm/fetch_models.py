@@ -59,14 +59,24 @@ def manifest_path(plan: dict, model: dict) -> Path:
     return Path(plan["state_dir"]) / f"{key}.json"
 
 
+BLOB_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
 def entries_from_tree(items: list[dict]) -> list[Entry]:
+    """The files of a tree listing. Names come from the endpoint and the fetcher runs as root: a path
+    that is absolute or climbs out (`..`), or a blob id that is not a hash, is refused."""
     files = []
     for item in items:
         if item.get("type") != "file":
             continue
         lfs = item.get("lfs")
-        files.append(Entry(item["path"], int(lfs["size"] if lfs else item["size"]),
-                           lfs["oid"] if lfs else item["oid"], lfs is not None))
+        entry = Entry(item["path"], int(lfs["size"] if lfs else item["size"]),
+                      lfs["oid"] if lfs else item["oid"], lfs is not None)
+        parts = entry.path.split("/")
+        if entry.path.startswith("/") or ".." in parts or "" in parts or not BLOB_ID.fullmatch(entry.blob):
+            raise ValueError(f"the endpoint listed a file this fetcher will not write: {entry.path!r} "
+                             f"(blob {entry.blob!r})")
+        files.append(entry)
     return files
 
 

@@ -147,3 +147,17 @@ def test_an_unknown_revision_fails_with_the_hub_answer(mirror, tmp_path):
     plan = write_plan(tmp_path, mirror.url, revision="v9-does-not-exist")
     assert fetcher("fetch", str(plan)).returncode == 1
     assert "404" in status(tmp_path)["error"]
+
+
+@pytest.mark.parametrize("path, oid", [
+    ("../../etc/cron.d/x", "a" * 40),
+    ("/etc/passwd", "a" * 40),
+    ("weights//model.bin", "a" * 40),
+    ("config.json", "../../../../usr/bin/sudo"),
+])
+def test_a_listing_that_would_write_outside_the_cache_is_refused(path, oid):
+    from deploy.onvm.fetch_models import entries_from_tree  # the fetcher runs as root on the VM
+
+    with pytest.raises(ValueError, match="will not write"):
+        entries_from_tree([{"type": "file", "path": path, "size": 3, "oid": oid}])
+    assert entries_from_tree([{"type": "file", "path": "sub/config.json", "size": 3, "oid": "b" * 40}])
