@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from deploy.phases import format_duration
 
+FETCHED = "fetched "  # how done_text begins: the launcher keeps these lines for the summaries
+
 
 @dataclass(frozen=True)
 class FetchStatus:
@@ -69,7 +71,7 @@ def progress_text(what: str, status: FetchStatus) -> str:
 def done_text(what: str, status: FetchStatus) -> str:
     """`fetched Qwen/...: 5.5 GB in 8 min 12 s (11.2 MB/s)`, and what an earlier run had left."""
     rate = status.fetched / status.seconds if status.seconds else 0.0
-    text = (f"fetched {what}: {format_bytes(status.fetched)} in {format_duration(status.seconds)} "
+    text = (f"{FETCHED}{what}: {format_bytes(status.fetched)} in {format_duration(status.seconds)} "
             f"({format_rate(rate)})")
     earlier = status.done - status.fetched
     if earlier > 0:

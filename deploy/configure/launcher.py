@@ -26,6 +26,7 @@ from deploy.configure.inventory import address_of
 from deploy.errors import PhaseError
 from deploy.phases import format_duration
 from deploy.reach.address import NoAddress, no_address_remedy
+from deploy.transfers import FETCHED
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 INVENTORY = PROJECT / "inventory.py"
@@ -52,7 +53,6 @@ def select(names: str | None) -> list[str]:
 
 
 LONG_S = 30.0  # an operation the summary names among where the time went
-FETCHED = NOTE + "fetched "  # a finished download (configure/models.py), kept for the summary
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,10 @@ class Progress:
         text = line.strip()
         if text.startswith("--> "):  # an operation, or a phase such as "Preparing operation files..."
             self.close()
-            self._operation = text.startswith(OPERATION.strip())
-            self.current = text.removeprefix(OPERATION.strip()).removeprefix("--> ").rstrip(".").strip()
+            self._operation = text.startswith(OPERATION)
+            self.current = text.removeprefix(OPERATION).removeprefix("--> ").rstrip(".").strip()
             self.since = self.clock()
-        if text.startswith(FETCHED):
+        if text.startswith(NOTE + FETCHED):  # a finished download (configure/models.py)
             self.fetched.append(text.removeprefix(NOTE))
         shown = progress_line(line)
         if shown:

@@ -34,6 +34,8 @@ from deploy.onvm.fetch_models import plan_id
 
 PROGRESS_EVERY_S = 10.0
 POLL_S = 2.0
+# Type=exec: `systemctl start` returns once the fetcher runs; one that runs already is left alone
+START_UNLESS_RUNNING = f"systemctl is-active --quiet {MODELS_SERVICE} || systemctl start {MODELS_SERVICE}"
 
 
 def model_missing(vllm: Vllm) -> bool:
@@ -68,21 +70,16 @@ def start_model_fetch(vllm: Vllm) -> None:
     start_fetch(name=f"Start fetching {vllm.model} in the background ({MODELS_SERVICE})")
 
 
-def start_command() -> Generator:
-    """Start the fetcher unless it runs (Type=exec: `systemctl start` returns once it has started)."""
-    yield StringCommand(f"systemctl is-active --quiet {MODELS_SERVICE} || systemctl start {MODELS_SERVICE}")
-
-
 @operation(is_idempotent=False)
 def start_fetch() -> Generator:
-    yield from start_command()
+    yield StringCommand(START_UNLESS_RUNNING)
 
 
 def read_status(host_: Host) -> tuple[str, transfers.FetchStatus | None]:
     """The unit's ActiveState and the fetcher's status file."""
-    ok, output = host_.run_shell_command(f"systemctl show -p ActiveState --value {MODELS_SERVICE}; "
+    _, output = host_.run_shell_command(f"systemctl show -p ActiveState --value {MODELS_SERVICE}; "
                                          f"cat {shlex.quote(MODELS_STATUS)} 2>/dev/null")
-    lines = output.stdout.splitlines() if ok or output.stdout else []
+    lines = output.stdout.splitlines()
     state = lines[0].strip() if lines else "unknown"
     return state, transfers.parse_status("\n".join(lines[1:]))
 
@@ -109,7 +106,7 @@ def wait_for_model(vllm: Vllm, every_s: float = PROGRESS_EVERY_S, poll_s: float 
                     "and hf_endpoint; a re-run resumes the download")
             if not running:
                 sudo = host.data.get("_sudo", False)
-                host.run_shell_command(f"systemctl start {MODELS_SERVICE}", _sudo=sudo)
+                host.run_shell_command(START_UNLESS_RUNNING, _sudo=sudo)
                 starts += 1
             elif mine and time.monotonic() - last >= every_s:
                 logger.warning(NOTE + transfers.progress_text(vllm.model, mine))

@@ -190,6 +190,7 @@ def _download(url: str, part: Path, entry: Entry, progress: Progress) -> None:
                 mode = "ab" if response.status == 206 else "wb"  # a server that ignores Range: start over
                 if mode == "wb":
                     progress.done -= have
+                    progress.resumed -= have
                 with open(part, mode) as out:
                     while chunk := response.read(CHUNK):
                         out.write(chunk)
@@ -294,7 +295,7 @@ def plan_id(text: str) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[1] not in ("fetch", "check"):
-        print(__doc__.strip().splitlines()[-2:], file=sys.stderr)
+        print("usage: fetch-models.py fetch|check PLAN (PLAN - : read from stdin)", file=sys.stderr)
         return 2
     text = sys.stdin.read() if argv[2] == "-" else Path(argv[2]).read_text()
     plan = json.loads(text)

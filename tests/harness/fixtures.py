@@ -54,7 +54,10 @@ def nspawn_host(
     os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, nspawn.TARGET_IP) if h)
     try:
         with nspawn.booted(work, binds={str(standin_payloads): PAYLOADS_IN_HOST}) as host:
-            nspawn.serve_mirror(host, PAYLOADS_IN_HOST, MIRROR_PORT)  # the Hub (HF_ENDPOINT) for the model
+            # the Hub (HF_ENDPOINT) for the model: hub_mirror.py answers as huggingface_hub 2.4's client
+            # reads the Hub (its source: get_hf_file_metadata, list_repo_tree), checked by that client
+            # in tests/integration/test_model_fetch.py
+            nspawn.serve_mirror(host, PAYLOADS_IN_HOST, MIRROR_PORT)
             yield host
     finally:
         os.environ["AIMACHINE_TEST_HOSTS"] = before
