@@ -47,6 +47,19 @@ def text(allowed: str = "a non-empty string") -> Check:
     return lambda value: _text(value, allowed)
 
 
+def scalar_text(allowed: str) -> Check:
+    """A command-line token: text, or a number YAML read as one (`16` is the token "16")."""
+
+    def check(value: Any) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, bool):
+            raise Invalid(allowed, "put it in quotes: YAML reads it as a boolean")
+        return _text(value, allowed)
+
+    return check
+
+
 def pattern(regex: str, allowed: str, hint: str | Callable[[str], str] = "") -> Check:
     """Text matching `regex`; `hint` says how to fix a mismatch, or is a function of the text that does
     (returning "" where it has nothing to say)."""

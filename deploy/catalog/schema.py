@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.catalog import checks as chk
+from deploy.catalog import vllm_flags
 from deploy.catalog.yamlsrc import Source, YamlSyntaxError, format_path, load
 
 DEFAULT_CATALOG = "catalog.yml"
@@ -174,7 +175,17 @@ class Vllm:
                           "the only index vllm and its torch come from (a mirror of PyPI works)")
     cache_dir: str = spec(chk.absolute_path, "/var/lib/vllm",
                           "the vllm user's home: model and compile caches")
+    extra_args: list = spec(chk.list_of(chk.scalar_text("a flag or its value"),
+                                        "a list of `vllm serve` flags and values, e.g. "
+                                        "[--attention-backend, TRITON_ATTN, --enforce-eager]"), [],
+                            "more `vllm serve` flags, checked against the flags the pinned version "
+                            "accepts; the catalog's own (--host, --port, ...) are refused")
     expose: bool = spec(chk.boolean, False, "open the firewall to firewall.admin_network")
+
+    def problems(self) -> list[tuple[str | tuple, str, str, str]]:
+        """extra_args: each flag known to this vLLM, once, with its value, and not one the catalog sets."""
+        found = vllm_flags.problems(list(self.extra_args), self.version, vllm_flags.known_flags(self.version))
+        return [(("extra_args", p.index), p.found, p.allowed, p.hint) for p in found]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -305,7 +316,7 @@ def _build(cls: type, data: Any, where: tuple, out: _Collector) -> Any:
         return None
     built = cls(**values)
     for name, found, allowed_text, hint in getattr(built, "problems", list)():
-        out.add((*where, name), found, allowed_text, hint)
+        out.add((*where, *(name if isinstance(name, tuple) else (name,))), found, allowed_text, hint)
         ok = False
     return built if ok else None
 

@@ -14,11 +14,12 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
+from deploy.catalog.schema import Services
 from deploy.configure.common import download_cache, ensure_packages
 from deploy.configure.facts import OllamaModels, OllamaVersion
-from deploy.configure.services import managed_service, service_user
+from deploy.configure.services import AroundRestart, managed_service, service_user
 from deploy.guest import parsers
-from deploy.guest.rendered import ollama_files
+from deploy.guest.rendered import ollama_files, probe_url
 
 
 def verify_command(sums: str, filename: str, archive: str) -> str:
@@ -65,6 +66,60 @@ def install_release(url: str, version: str, sha256: str | None) -> OperationMeta
     )
 
 
+OLLAMA = "/usr/local/bin/ollama"
+# The models Ollama held when vLLM's restart began: restored once vLLM serves (tmpfs: gone at boot, where
+# Ollama starts after vLLM anyway)
+UNLOADED = "/run/aimachine/ollama-unloaded"
+
+
+def _loaded(bind: str) -> str:
+    """The names `ollama ps` lists (none when the server is down or Ollama not installed yet)."""
+    return (f"OLLAMA_HOST={shlex.quote(bind)} {OLLAMA} ps 2>/dev/null "
+            "| awk 'NR > 1 && $1 != \"\" {print $1}'")
+
+
+def unload_command(bind: str) -> str:
+    """Unload every model Ollama holds and wait until its memory is free, remembering the names.
+
+    vLLM's V1 worker refuses to start when less than total x gpu_memory_utilization is free, and memory
+    freed by another process during its profiling fails it too (vllm-project/vllm#20305): so Ollama
+    lets go before vLLM restarts, not whenever its keep-alive ends."""
+    host_env = f"OLLAMA_HOST={shlex.quote(bind)}"
+    return (
+        f"mkdir -p {posixpath.dirname(UNLOADED)} && {_loaded(bind)} > {UNLOADED}; "
+        f'while read -r m; do {host_env} {OLLAMA} stop "$m" || exit 1; done < {UNLOADED}; '
+        f'for i in $(seq 60); do [ -z "$({_loaded(bind)})" ] && break; sleep 1; done; '
+        f'[ -z "$({_loaded(bind)})" ] || {{ echo "Ollama still holds a model after 60 s: vLLM would not '
+        'find its share of the GPU free"; exit 1; }; '
+        f'echo "unloaded: $(tr "\\n" " " < {UNLOADED})"'
+    )
+
+
+def restore_command(bind: str) -> str:
+    """Load again what unload_command unloaded (an empty prompt loads a model: Ollama's /api/generate)."""
+    url = probe_url(bind, "/api/generate")
+    return (
+        f"[ -s {UNLOADED} ] || exit 0; rc=0; "
+        f"while read -r m; do curl -fsS -o /dev/null -m 600 {url} "
+        "-d \"$(printf '{\"model\": \"%s\"}' \"$m\")\" "
+        f'&& echo "loaded again: $m" || {{ echo "could not load $m again"; rc=1; }}; done < {UNLOADED}; '
+        f"rm -f {UNLOADED}; exit $rc"
+    )
+
+
+def make_room_for_vllm(services: Services) -> AroundRestart | None:
+    """Ollama's models leave the GPU before vLLM restarts and come back once it serves (None: no
+    Ollama on this VM). A first start and a run that restarts nothing do not touch Ollama."""
+    if not services.ollama.enabled:
+        return None
+    bind = services.ollama.bind
+    return AroundRestart(
+        before=("Unload Ollama's models before vLLM restarts (vLLM needs its share of the GPU free)",
+                unload_command(bind)),
+        after=("Load Ollama's models again (vLLM serves)", restore_command(bind)),
+    )
+
+
 @deploy("ollama")
 def ollama() -> None:
     cfg = host.data.vm.services.ollama
@@ -86,8 +141,8 @@ def ollama() -> None:
                 name=f"Pull model {model}",
                 commands=[
                     f"export OLLAMA_HOST={shlex.quote(cfg.bind)}; "
-                    "for i in $(seq 60); do /usr/local/bin/ollama list >/dev/null 2>&1 && break; "
+                    f"for i in $(seq 60); do {OLLAMA} list >/dev/null 2>&1 && break; "
                     "sleep 1; done; "
-                    f"/usr/local/bin/ollama pull {shlex.quote(model)}"
+                    f"{OLLAMA} pull {shlex.quote(model)}"
                 ],
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server, systemd
 
@@ -24,8 +26,17 @@ def service_user(name: str, home: str, shell: str = "/usr/sbin/nologin") -> None
     )
 
 
+@dataclass(frozen=True)
+class AroundRestart:
+    """Shell commands run just before and just after a restart of the service, and only then."""
+
+    before: tuple[str, str]  # (operation name, command)
+    after: tuple[str, str]
+
+
 def managed_service(
-    service: str, units: list[ManagedFile], enabled: bool, also_changed: tuple[OperationMeta, ...] = ()
+    service: str, units: list[ManagedFile], enabled: bool, also_changed: tuple[OperationMeta, ...] = (),
+    around_restart: AroundRestart | None = None,
 ) -> None:
     """Write the unit files; start and enable (or stop and disable) per the catalog; restart when
     the units or the software changed, but not right after the start that already loaded them."""
@@ -40,9 +51,17 @@ def managed_service(
     )
     if enabled and (written or also_changed):
         changed = (*written, *also_changed)
+
+        def restarting() -> bool:
+            return any(c.did_change() for c in changed) and not start.did_change()
+
+        if around_restart:
+            server.shell(name=around_restart.before[0], commands=[around_restart.before[1]], _if=restarting)
         systemd.service(
             name=f"Restart {service} for the new settings",
             service=service,
             restarted=True,
-            _if=lambda: any(c.did_change() for c in changed) and not start.did_change(),
+            _if=restarting,
         )
+        if around_restart:
+            server.shell(name=around_restart.after[0], commands=[around_restart.after[1]], _if=restarting)

@@ -16,6 +16,7 @@ from deploy.configure.common import ensure_packages
 from deploy.configure.facts import VenvVersions
 from deploy.configure.launcher import select
 from deploy.configure.models import model_missing, start_model_fetch, vllm_home, wait_for_model
+from deploy.configure.ollama import make_room_for_vllm
 from deploy.configure.services import managed_service
 from deploy.guest.rendered import VLLM_VENV, vllm_unit
 
@@ -67,4 +68,5 @@ def vllm() -> None:
             start_model_fetch(cfg)
         wait_for_model(name=f"Wait for the download of {cfg.model} (in the background since the models step)",
                        vllm=cfg)
-    managed_service("vllm", [vllm_unit(cfg)], cfg.enabled, also_changed=installed)
+    managed_service("vllm", [vllm_unit(cfg)], cfg.enabled, also_changed=installed,
+                    around_restart=make_room_for_vllm(host.data.vm.services))

@@ -6,6 +6,7 @@ The deploys put exactly these contents; the tests use the same functions to desc
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -59,6 +60,18 @@ def probe_url(bind: str, path: str) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
 
 
+_SYSTEMD_PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
+
+
+def systemd_word(token: str) -> str:
+    """One ExecStart word as systemd reads it: plain, or double-quoted with its escapes; `%` and `$` are
+    doubled so systemd expands no specifier or variable in it (systemd.service: Command lines)."""
+    if _SYSTEMD_PLAIN.fullmatch(token):
+        return token
+    escaped = token.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    return f'"{escaped}"'
+
+
 def vllm_unit(vllm: Vllm) -> ManagedFile:
     host, port = split_bind(vllm.bind)
     return ManagedFile(
@@ -72,6 +85,7 @@ def vllm_unit(vllm: Vllm) -> ManagedFile:
             cache_dir=vllm.cache_dir,
             gpu_memory_utilization=vllm.gpu_memory_utilization,
             max_model_len=vllm.max_model_len,
+            extra_args="".join(" " + systemd_word(a) for a in vllm.extra_args),
             health_url=probe_url(vllm.bind, "/health"),
         ),
     )

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from deploy.catalog.schema import ollama_asset
 
-# `vllm serve MODEL --host H --port P ...`: answers GET /health with 200 and an empty body. Like the real
+# `vllm serve MODEL --host H --port P ...`: answers GET /health with 200 and an empty body, and lists the
+# served name in GET /v1/models (vLLM's ModelCard: id, object, owned_by, root). Like the real
 # one it needs torch's CUDA 13 runtime (vLLM's _C links libcudart.so.13) and refuses to start without it.
 VLLM_CLI = '''import argparse, http.server, sys
 
@@ -48,16 +49,25 @@ def main():
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--gpu-memory-utilization", type=float)
     serve.add_argument("--max-model-len", type=int)
+    serve.add_argument("--served-model-name")
     args = parser.parse_args()
+    import json
     import time
 
     time.sleep(2)  # the model loads: connection refused until then, as with the real server
 
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200 if self.path == "/health" else 404)
-            self.send_header("Content-Length", "0")
+            body = b""
+            if self.path == "/v1/models":
+                name = args.served_model_name or args.model
+                body = json.dumps({"object": "list", "data": [{
+                    "id": name, "object": "model", "owned_by": "vllm", "root": args.model,
+                    "max_model_len": args.max_model_len}]}).encode()
+            self.send_response(200 if self.path in ("/health", "/v1/models") else 404)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            self.wfile.write(body)
 
     http.server.HTTPServer((args.host, args.port), Health).serve_forever()
 '''

@@ -105,6 +105,10 @@ def checks_for(vm: Vm, address: str, health_wait_s: float = 600) -> list[Check]:
             Check("vllm-health", f"curl -s -o /dev/null -m 10 -w '%{{http_code}}' {health}", "HTTP 200",
                   judge.http_status, "journalctl -u vllm: 503 means the engine died; see "
                   + TROUBLESHOOTING + " (free VRAM, no kernel image)", wait_s=health_wait_s),
+            Check("vllm-model", f"curl -s -m 10 {probe_url(vllm.bind, '/v1/models')}", vllm.model,
+                  lambda o: judge.served_model(o, vllm.model),
+                  "the unit must serve the catalog's name (--served-model-name): aimachine configure "
+                  + vm.name),
             Check("vllm-gpu", _GPU_PROCESSES, "a vllm.service process holds GPU memory",
                   lambda o: judge.process_on_gpu(o, "vllm.service"),
                   "vLLM runs without the GPU: journalctl -u vllm, nvidia-smi"),
@@ -195,8 +199,9 @@ def run_checks(checks: list[Check], execute: Executor, report: Report,
             record.setdefault("outputs", {})[check.name] = {
                 "command": check.command, "rc": output.rc, "stdout": output.stdout,
                 "stderr": output.stderr}
+        remedy = "" if verdict.passed else verdict.remedy or check.remedy
         report.results.append(CheckResult(check.name, check.command, check.expected, verdict.found,
-                                          verdict.passed, "" if verdict.passed else check.remedy))
+                                          verdict.passed, remedy))
     return report
 
 

@@ -5,6 +5,7 @@ Each judge reads the output the real command prints (see tests/fixtures/) and ne
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ class Output:
 class Verdict:
     passed: bool
     found: str
+    remedy: str = ""  # when the evidence names its own cause: said instead of the check's remedy
 
 
 def _first_line(text: str, limit: int = 160) -> str:
@@ -126,6 +128,19 @@ _BENIGN = re.compile(
     r"|nvidia: module verification failed: signature and/or required key missing - tainting kernel")
 
 
+# Kernel lines whose cause is known, with what to do (each from an upstream report; tests/fixtures)
+_KNOWN_CAUSES = [
+    (re.compile(r"RmInitAdapter failed! \(0x22:0x56:"),
+     "the card's memory window (BAR) cannot be mapped: turn on Above 4G Decoding and Resizable BAR in the "
+     "Proxmox host's BIOS (and CSM off), cold-boot the host, then start the VM "
+     "(NVIDIA/open-gpu-kernel-modules#862)"),
+]
+
+
+def _known_cause(line: str) -> str:
+    return next((remedy for pattern, remedy in _KNOWN_CAUSES if pattern.search(line)), "")
+
+
 def dmesg_clean(out: Output) -> Verdict:
     if bad := _failed(out):
         return bad
@@ -133,7 +148,7 @@ def dmesg_clean(out: Output) -> Verdict:
     errors = [ln for ln in lines if not _BENIGN.search(ln)]
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        return Verdict(False, errors[0] + more)
+        return Verdict(False, errors[0] + more, next(filter(None, map(_known_cause, errors)), ""))
     benign = f" ({len(lines)} known benign: module banner, LTR note, unsigned module)" if lines else ""
     return Verdict(True, "no NVRM, Xid, RmInitAdapter or nvidia failure lines" + benign)
 
@@ -171,6 +186,20 @@ def http_status(out: Output, expected: int = 200) -> Verdict:
     if code == "000" or not code.isdigit():
         return Verdict(False, "no answer (connection refused: the model may still be loading)")
     return Verdict(int(code) == expected, f"HTTP {code}")
+
+
+def served_model(out: Output, expected: str) -> Verdict:
+    """`GET /v1/models`: clients ask for the catalog's model id, so vLLM must serve it under that name
+    (with HF_HUB_OFFLINE=1 and no --served-model-name the id can be the cache's snapshot path)."""
+    if bad := _failed(out):
+        return bad
+    try:
+        ids = [str(m.get("id")) for m in json.loads(out.stdout).get("data", [])]
+    except (ValueError, AttributeError, TypeError):
+        return Verdict(False, f"not a model list: {_first_line(out.stdout) or 'nothing'}")
+    if not ids:
+        return Verdict(False, "no model served")
+    return Verdict(expected in ids, "serves " + ", ".join(ids))
 
 
 def ollama_version(out: Output, expected: str) -> Verdict:

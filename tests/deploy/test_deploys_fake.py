@@ -13,6 +13,9 @@ from tests.conftest import ROOT
 from tests.deploy.fakehost import run_fake
 from tests.deploy.ubuntu_host import converged, fresh
 
+UNLOAD = "vllm | Unload Ollama's models before vLLM restarts (vLLM needs its share of the GPU free)"
+RESTART = "vllm | Restart vllm for the new settings"
+RESTORE = "vllm | Load Ollama's models again (vLLM serves)"
 INSTALL = "nvidia | Install nvidia-driver-580-open (ubuntu-drivers install nvidia:580-open, no Recommends)"
 
 
@@ -186,7 +189,7 @@ def test_a_cuda_12_torch_left_by_the_old_extra_index_is_replaced_once(vm):
     host.torch_version = "2.13.0+cu129"
     run = run_fake([STEPS["vllm"]], host.responses(), vm=vm)
     assert run.changed == ["vllm | Replace torch 2.13.0+cu129 with 2.13.0 from https://pypi.org/simple "
-                           "(vLLM needs its CUDA)", "vllm | Restart vllm for the new settings"]
+                           "(vLLM needs its CUDA)", UNLOAD, RESTART, RESTORE]
     assert ("/opt/vllm/venv/bin/pip install --no-input --index-url https://pypi.org/simple --force-reinstall "
             "--no-deps torch==2.13.0") in run.executed
     host.torch_version = "2.13.0+cu130"
@@ -239,3 +242,42 @@ def test_a_complete_model_adds_no_operation(vm):
     run = run_fake([STEPS["models"]], converged(vm).responses(), vm=vm)
     assert not run.failed, run.error
     assert run.names == []
+
+
+def test_a_changed_vllm_unit_restarts_vllm_with_ollamas_models_unloaded_first_and_restored_after(vm):
+    """vLLM's V1 worker needs total x gpu_memory_utilization free at start (vllm-project/vllm#20305:
+    "Free memory on device ... is less than desired GPU memory utilization"): Ollama lets go first."""
+    host = converged(vm)
+    host.files = [f for f in host.files if not f.path.endswith("vllm.service")]  # the unit differs
+    run = run_fake([STEPS["vllm"]], host.responses(), vm=vm)
+    assert not run.failed, run.error
+    assert run.changed == [
+        "vllm | Write /etc/systemd/system/vllm.service",
+        "vllm | systemctl daemon-reload",
+        UNLOAD,
+        "vllm | Restart vllm for the new settings",
+        RESTORE,
+    ]
+    unload = next(i for i, c in enumerate(run.executed) if "/usr/local/bin/ollama stop" in c)
+    restart = next(i for i, c in enumerate(run.executed) if c.endswith("systemctl restart vllm.service"))
+    restore = next(i for i, c in enumerate(run.executed) if "/api/generate" in c)
+    assert unload < restart < restore
+
+
+def test_a_first_start_and_a_no_op_run_leave_ollama_alone(vm):
+    fresh_run = run_fake([STEPS["vllm"]], fresh(vm).responses(), vm=vm)
+    noop = run_fake([STEPS["vllm"]], converged(vm).responses(), vm=vm)
+    for run in (fresh_run, noop):
+        assert not run.failed, run.error
+        assert not [c for c in run.executed if "ollama" in c], run.executed
+    assert "vllm | vllm enabled and running" in fresh_run.changed and noop.changed == []
+
+
+def test_without_ollama_a_vllm_restart_touches_no_ollama(vm):
+    alone = dataclasses.replace(vm, services=dataclasses.replace(
+        vm.services, ollama=dataclasses.replace(vm.services.ollama, enabled=False)))
+    host = converged(alone)
+    host.files = [f for f in host.files if not f.path.endswith("vllm.service")]
+    run = run_fake([STEPS["vllm"]], host.responses(), vm=alone)
+    assert "vllm | Restart vllm for the new settings" in run.changed
+    assert not [c for c in run.executed if "ollama" in c]

@@ -21,6 +21,10 @@ JUDGEMENTS = Path(__file__).resolve().parent / "verify-verdicts.txt"  # verify_c
 CHECKS = Path(__file__).resolve().parent / "catalog-checks.txt"  # catalog_cases.py
 DRIVERS = Path(__file__).resolve().parent / "driver-choices.txt"  # driver_cases.py
 PRIVILEGES = Path(__file__).resolve().parent / "privileges.txt"  # privilege_cases.py
+# the vLLM unit with extra flags (services.vllm.extra_args): known flags reach ExecStart, quoted for systemd
+EXTRA_ARGS_UNIT = Path(__file__).resolve().parent / "vllm-extra-args.service"
+EXTRA_ARGS = ["--attention-backend", "TRITON_ATTN", "--enforce-eager", "--max-num-seqs", "16",
+              "--compilation-config", '{"cudagraph_mode": "PIECEWISE"}']
 SNIPPET_DIR = "snippets"  # the user-data, as written to the node's snippets storage
 PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdvbGRlbmtleWZvcnRlc3Rzb25seTAwMDAwMDAwMDAwMDA "
               "golden@aimachine")
@@ -47,6 +51,11 @@ def rendered_files(vm: Vm) -> list[rendered.ManagedFile]:
         rendered.ManagedFile(f"/{SNIPPET_DIR}/{cloudinit.snippet_file(vm)}",
                              cloudinit.render_user_data(vm, PUBLIC_KEY)),
     ]
+
+
+def extra_args_unit() -> rendered.ManagedFile:
+    vllm = dataclasses.replace(shipped_vm().services.vllm, extra_args=EXTRA_ARGS)
+    return rendered.vllm_unit(vllm)
 
 
 def golden_path(path: str) -> Path:

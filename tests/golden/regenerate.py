@@ -7,6 +7,7 @@ import shutil
 from tests.golden import (
     CHECKS,
     DRIVERS,
+    EXTRA_ARGS_UNIT,
     GOLDEN,
     JUDGEMENTS,
     PRIVILEGES,
@@ -14,6 +15,7 @@ from tests.golden import (
     VERDICTS,
     catalog_cases,
     driver_cases,
+    extra_args_unit,
     golden_path,
     privilege_cases,
     rendered_files,
@@ -31,6 +33,8 @@ def main() -> None:
         path.write_text(made.content)
         path.chmod(int(made.mode, 8))
         print(path)
+    EXTRA_ARGS_UNIT.write_text(extra_args_unit().content)
+    print(EXTRA_ARGS_UNIT)
     VERDICTS.write_text(render(str(ROOT / "catalog.yml")))
     print(VERDICTS)
     JUDGEMENTS.write_text(verify_cases.render())

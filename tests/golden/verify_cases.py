@@ -62,6 +62,7 @@ CASES: dict[str, dict[str, Out]] = {
               "one Xid": Out(0, "[ 99.0] NVRM: Xid (PCI:0000:01:00): 13, Graphics Exception\n"),
               **{f"{what} (real)": Out(0, body(f"kernel-log.{name}.txt")) for what, name in (
                   ("RmInitAdapter failed", "rminitadapter-failed.rtx5080"),
+                  ("RmInitAdapter 0x22:0x56, BIOS BAR settings", "rminitadapter-0x22-0x56.rtx5090"),
                   ("fallen off the bus", "fallen-off-the-bus.open-570"),
                   ("GSP firmware missing", "gsp-firmware-missing"))},
               "no sudo": Out(1, "", "sudo: a password is required\n")},
@@ -74,6 +75,12 @@ CASES: dict[str, dict[str, Out]] = {
                   "not installed": Out(1, "", "Traceback (most recent call last):\nModuleNotFoundError\n")},
     "vllm-unit": {"inactive": Out(3, "inactive\n"), "failed": Out(3, "failed\n")},
     "vllm-health": {"nothing answers": Out(7, "000"), "loading": Out(0, "503"), "empty": Out(0, "")},
+    # with HF_HUB_OFFLINE=1 and no --served-model-name the id may be the cache's snapshot path
+    "vllm-model": {"snapshot path as the id": Out(0, json.dumps({"object": "list", "data": [
+                       {"id": "/var/lib/vllm/huggingface/hub/models--Qwen--Qwen2.5-7B-Instruct-AWQ/snapshots/"
+                              "b25037543e9394b818fdfca67ab2a00ecc7dd641", "object": "model"}]})),
+                   "no model": Out(0, '{"object":"list","data":[]}'),
+                   "an error page": Out(0, "Internal Server Error")},
     "vllm-gpu": {"only Ollama on the GPU": Out(0, "1234 0::/system.slice/ollama.service\n"),
                  "two vLLM processes": Out(0, "2417 0::/system.slice/vllm.service\n"
                                               "2418 0::/system.slice/vllm.service\n"),
@@ -137,7 +144,8 @@ def render() -> str:
                  "command failed": REFUSED, "no output": Out(0, "")}
         for label, out in cases.items():
             verdict = check.judge(out)
-            lines.append(f"{check.name} / {label}: {_mark(verdict)} {verdict.found}")
+            lines.append(f"{check.name} / {label}: {_mark(verdict)} {verdict.found}"
+                         + (f" [remedy: {verdict.remedy}]" if verdict.remedy else ""))
     for label, out in EXPOSED.items():
         verdict = judges.listeners(out, {"0.0.0.0:8000": True})
         lines.append(f"listeners exposed / {label}: {_mark(verdict)} {verdict.found}")

@@ -120,6 +120,26 @@ BAD = [
      mutate('version: "0.32.0"',
             'version: "0.32.0"\n        torch_index_url: https://download.pytorch.org/whl/cu129'),
      "vms[0].services.vllm.torch_index_url", "libcudart.so.13", "torch_index_url:"),
+    # services.vllm.extra_args against vLLM 0.32.0's own flags (deploy/catalog/vllm-flags/0.32.0.json)
+    ("extra-arg-unknown", mutate("max_model_len: 8192", "max_model_len: 8192\n        extra_args:\n"
+                                 "          - --attention-backend\n          - TRITON_ATTN\n"
+                                 "          - --enforce-eagre"),
+     "vms[0].services.vllm.extra_args[2]", "did you mean '--enforce-eager'?", "- --enforce-eagre"),
+    ("extra-arg-set-by-the-catalog", mutate("max_model_len: 8192", "max_model_len: 8192\n"
+                                            "        extra_args: [--enforce-eager, --max-model-len, 4096]"),
+     "vms[0].services.vllm.extra_args[1]", "services.vllm.max_model_len sets it", "extra_args:"),
+    ("extra-arg-twice", mutate("max_model_len: 8192", "max_model_len: 8192\n        extra_args:\n"
+                               "          - --enforce-eager\n          - --no-enforce-eager"),
+     "vms[0].services.vllm.extra_args[1]", "item 0 already sets it", "- --no-enforce-eager"),
+    ("extra-arg-switch-with-value", mutate("max_model_len: 8192", "max_model_len: 8192\n"
+                                           "        extra_args: [--enforce-eager, 'yes']"),
+     "vms[0].services.vllm.extra_args[0]", "it takes no value", "extra_args:"),
+    ("extra-arg-value-missing", mutate("max_model_len: 8192", "max_model_len: 8192\n"
+                                       "        extra_args: [--max-num-seqs]"),
+     "vms[0].services.vllm.extra_args[0]", "followed by its value", "extra_args:"),
+    ("extra-arg-no-flag-list", mutate('version: "0.32.0"', 'version: "0.31.9"\n'
+                                      "        extra_args: [--enforce-eager]"),
+     "vms[0].services.vllm.extra_args[0]", "no flag list ships for 0.31.9", "extra_args:"),
     ("empty-vms", "proxmox: {endpoint: 'https://127.0.0.1:8006', node: n}\nvms: []\n", "vms",
      "at least one VM", "vms: []"),
     ("top-level-list", "- a\n- b\n", "(top level)", "a mapping with the keys proxmox, vms", None),

@@ -158,7 +158,7 @@ def test_table_names_the_failed_check_and_its_remedy(tmp_path):
     result = replay_verify(tmp_path, rec)
     assert result.returncode == 7
     assert "FAIL vllm-health" in result.stdout and "remedy:" in result.stdout
-    assert "19/20 checks passed; 1 failed" in result.stdout
+    assert "20/21 checks passed; 1 failed" in result.stdout
 
 
 def test_no_address_is_a_clear_error(tmp_path):

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from deploy.verify import checks as v
 from deploy.verify import judges as j
 from deploy.verify.judges import Output
 from tests.conftest import FIXTURES
@@ -20,7 +21,8 @@ BROKEN = json.loads((FIXTURES / "verify" / "broken-vms.json").read_text())["vari
 HEALTHY_LOG = "kernel-log.nvidia-580-open.rtx5060ti.healthy.txt"
 FAILING_LOGS = {"kernel-log.rminitadapter-failed.rtx5080.txt": "RmInitAdapter failed!",
                 "kernel-log.fallen-off-the-bus.open-570.txt": "fallen off the bus",
-                "kernel-log.gsp-firmware-missing.txt": "gsp_tu10x.bin failed with error -2"}
+                "kernel-log.gsp-firmware-missing.txt": "gsp_tu10x.bin failed with error -2",
+                "kernel-log.rminitadapter-0x22-0x56.rtx5090.txt": "RmInitAdapter failed! (0x22:0x56:884)"}
 
 
 def every_output():
@@ -82,6 +84,23 @@ def test_real_failing_kernel_logs_fail_even_beside_the_healthy_lines(name):
     assert FAILING_LOGS[name] in body(name)
     first_error = next(ln.strip() for ln in body(name).splitlines() if "NVRM" in ln or "nvidia" in ln)
     assert j.dmesg_clean(Output(0, body(name))).found.startswith(first_error)
+
+
+def test_the_0x22_0x56_init_failure_names_the_bios_settings_and_another_code_does_not():
+    """#862: RmInitAdapter's 0x22:0x56 went away with Above 4G Decoding and Resizable BAR on; the GSP boot
+    failure of #876 (0x62:0x40) is another cause and keeps the check's own remedy."""
+    bar = body("kernel-log.rminitadapter-0x22-0x56.rtx5090.txt")
+    bios = j.dmesg_clean(Output(0, body(HEALTHY_LOG) + bar))
+    assert not bios.passed and "Above 4G Decoding and Resizable BAR" in bios.remedy and "#862" in bios.remedy
+    gsp = j.dmesg_clean(Output(0, body("kernel-log.rminitadapter-failed.rtx5080.txt")))
+    assert not gsp.passed and gsp.remedy == ""
+
+
+def test_a_verdicts_own_remedy_replaces_the_checks_in_the_report():
+    checks = [v.Check("dmesg", "sudo -n dmesg", "no NVIDIA errors", j.dmesg_clean, "the check's remedy")]
+    out = Output(0, body("kernel-log.rminitadapter-0x22-0x56.rtx5090.txt"))
+    report = v.run_checks(checks, lambda _: out, v.Report("vm", "10.0.0.140"))
+    assert "Resizable BAR" in report.results[0].remedy
 
 
 def test_a_held_driver_is_installed_and_a_closed_one_still_fails():
