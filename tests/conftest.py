@@ -53,8 +53,11 @@ def invoke_aimachine(*args: str, env: dict | None = None) -> subprocess.Complete
 
     saved = os.environ.get("AIMACHINE_STATE_DIR")
     result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-    if saved is None:  # the --catalog callback sets it beside the catalog for this run only
+    # the --catalog callback sets it beside the catalog for this run only
+    if saved is None:
         os.environ.pop("AIMACHINE_STATE_DIR", None)
+    else:
+        os.environ["AIMACHINE_STATE_DIR"] = saved
     return subprocess.CompletedProcess(["aimachine", *args], result.exit_code, result.stdout, result.stderr)
 
 
@@ -67,6 +70,8 @@ from tests.pve_sim.fixture import pve_sim  # noqa: E402,F401 (the Proxmox VE sim
 
 
 @pytest.fixture(autouse=True)
-def _no_state_dir_leaks(monkeypatch):
-    """In-process CLI runs set AIMACHINE_STATE_DIR beside their catalog; it must not outlive the test."""
-    monkeypatch.delenv("AIMACHINE_STATE_DIR", raising=False)
+def _no_state_dir_leaks(monkeypatch, tmp_path_factory):
+    """In-process CLI runs set AIMACHINE_STATE_DIR beside their catalog; it must not outlive the test. Code
+    called directly (rollback, destroy) writes its state under a scratch directory, never the checkout's
+    .aimachine/."""
+    monkeypatch.setenv("AIMACHINE_STATE_DIR", str(tmp_path_factory.mktemp("state")))

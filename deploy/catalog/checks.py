@@ -47,6 +47,21 @@ def text(allowed: str = "a non-empty string") -> Check:
     return lambda value: _text(value, allowed)
 
 
+def size_table(value: Any) -> dict[str, int]:
+    """{model name: size in MB}: names as text, sizes whole MB from 1."""
+    allowed = 'a mapping of model name to size in MB, e.g. {"llama3.2:3b": 2000}'
+    if not isinstance(value, dict):
+        raise Invalid(allowed)
+    out = {}
+    for name, size in value.items():
+        if not isinstance(name, str) or not name.strip():
+            raise Invalid(allowed, "put each model name in quotes")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise Invalid(allowed, f"the size of {name!r} must be a whole number of MB")
+        out[name.strip()] = size
+    return out
+
+
 def scalar_text(allowed: str) -> Check:
     """A command-line token: text, or a number YAML read as one (`16` is the token "16")."""
 

@@ -132,6 +132,10 @@ class Ollama:
     num_parallel: int = spec(chk.integer(1, 64), 1, "OLLAMA_NUM_PARALLEL: requests served at once per model")
     models: list = spec(chk.list_of(chk.text(), "a list of model names, e.g. [llama3.1:8b]"), [],
                         "pulled at deploy; verify expects them in `ollama list`")
+    model_sizes_mb: dict = spec(chk.size_table, {},
+                                "each model's size in MB as `ollama list` shows it (e.g. {\"llama3.2:3b\": "
+                                "2000}): `catalog validate` checks it fits beside vLLM's share; configure "
+                                "reads the real sizes from the VM")
     expose: bool = spec(chk.boolean, False, "open the firewall to firewall.admin_network")
 
     def asset(self) -> str:

@@ -89,9 +89,15 @@ def catalog() -> None:
 @catalog_option
 def catalog_validate(catalog_path: str) -> None:
     """Check every entry; list all problems with file, line and field (exit 2)."""
+    from deploy.catalog.gpu_budget import overcommit
+
     cat = load_catalog(catalog_path)
     names = ", ".join(f"{vm.name} ({vm.vmid})" for vm in cat.vms)
     click.echo(f"{catalog_path}: ok: {len(cat.vms)} VM{'s' if len(cat.vms) != 1 else ''}: {names}")
+    for vm in cat.vms:
+        sizes = {m: mb * 10**6 for m, mb in vm.services.ollama.model_sizes_mb.items()}
+        if warning := overcommit(vm, sizes):
+            click.echo(f"warn {vm.name}: {warning}")
 
 
 @catalog.command("show")

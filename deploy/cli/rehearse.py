@@ -7,14 +7,15 @@ import click
 from deploy.cli.options import catalog_option, terraform_bin_option
 
 # the names only: deploy.rehearsal (and the simulator under it) is imported when the command runs
-SCENARIOS = ("gpu-busy", "iommu-off", "vmid-taken", "storage-small", "start-fails")
+SCENARIOS = ("gpu-busy", "iommu-off", "vmid-taken", "storage-small", "start-fails", "gpu-stuck")
 
 
 @click.command("rehearse")
 @click.argument("name")
 @click.option("--scenario", type=click.Choice(SCENARIOS),
               help="Rehearse a failure: gpu-busy (a running VM holds the GPU), iommu-off, vmid-taken, "
-                   "storage-small, start-fails (the start task fails: rollback).")
+                   "storage-small, start-fails (the start task fails: rollback), gpu-stuck (an RTX 50 "
+                   "card that did not reset after its last VM stop: the start hangs).")
 @click.option("--keep", is_flag=True, help="Keep the scratch directory (catalog copy, Terraform and "
               "simulator state) and print how to look inside.")
 @click.option("--no-guest", is_flag=True, help="Do not boot the local guest even as root: stop after boot.")

@@ -135,6 +135,15 @@ class OllamaModels(FactBase):
         return parsers.parse_ollama_list(_text(output))
 
 
+class OllamaModelSizes(OllamaModels):
+    """Each model the running Ollama holds: its size in bytes (`ollama list`'s SIZE); {} when not running."""
+
+    default = dict
+
+    def process(self, output: list[str]) -> dict[str, int]:
+        return parsers.parse_ollama_sizes(_text(output))
+
+
 class SshClientAddress(FactBase):
     """The address this SSH session comes from, as the VM sees it (read without sudo: it keeps the env)."""
 

@@ -33,6 +33,29 @@ SMI_CHECK = (
 )
 
 
+def no_modules_report(package: str, vm_name: str) -> str:
+    """What the admin needs when `ubuntu-drivers install` exits 0 with no signed modules for the running
+    kernel: ubuntu-drivers falls back to DKMS, which `install` leaves out, when it finds no
+    linux-modules-nvidia package for the kernel's flavour or ABI (UbuntuDrivers/detect.py,
+    get_linux_modules_metapackage; LP #2085962 was the `virtual` flavour), so show its reasons (its
+    `debug` command: ubuntu-drivers has no --debug option) and what apt offers for those names."""
+    flavour = package.removeprefix("nvidia-driver-")
+    modules = module_package(package, "$(uname -r)")
+    names = f'"{modules}" "linux-modules-nvidia-{flavour}-$(uname -r | cut -d- -f3-)" nvidia-dkms-{flavour}'
+    return (
+        f'echo "{modules} is not installed: ubuntu-drivers installed no signed modules for the running '
+        'kernel $(uname -r)."; '
+        "echo '--- ubuntu-drivers debug: how it chose the modules package'; "
+        f"{UBUNTU_DRIVERS} debug 2>&1 | grep -E 'linux.modules|Falling back|can be found|nvidia-dkms' "
+        "| head -n 20; "
+        f"echo '--- apt-cache policy'; apt-cache -o quiet=0 policy {names} 2>&1; "
+        'echo "Either the kernel is not an Ubuntu generic kernel with prebuilt NVIDIA modules (a custom, '
+        'HWE-edge or other flavour: boot linux-generic), or the modules for this kernel are not published '
+        f'yet: when the held driver predates this kernel, \\`aimachine configure {vm_name} '
+        '--upgrade-driver\\` brings a build for it, or boot the previous kernel."'
+    )
+
+
 @deploy("nvidia")
 def nvidia() -> None:
     vm = host.data.vm
@@ -73,12 +96,7 @@ def nvidia() -> None:
         modules = module_package(package, "$(uname -r)")
         server.shell(
             name=f"Confirm the signed modules {module_package(package, 'KERNEL')} for the running kernel",
-            commands=[
-                f"{installed_check(modules)} || {{ echo \"{modules} is not installed: ubuntu-drivers "
-                "installed no signed modules for the running kernel $(uname -r); when the held driver "
-                f"predates this kernel, \\`aimachine configure {vm.name} --upgrade-driver\\` brings a "
-                "build for it\"; exit 1; }"
-            ],
+            commands=[f"{installed_check(modules)} || {{ {no_modules_report(package, vm.name)}; exit 1; }}"],
             _if=install.did_change,
         )
         changed.append(install)

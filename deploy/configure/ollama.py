@@ -9,14 +9,16 @@ from __future__ import annotations
 import posixpath
 import shlex
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
+from deploy.catalog.gpu_budget import overcommit
 from deploy.catalog.schema import Services
 from deploy.configure.common import download_cache, ensure_packages
-from deploy.configure.facts import OllamaModels, OllamaVersion
+from deploy.configure.facts import OllamaModels, OllamaModelSizes, OllamaVersion
+from deploy.configure.launcher import NOTE
 from deploy.configure.services import AroundRestart, managed_service, service_user
 from deploy.guest import parsers
 from deploy.guest.rendered import ollama_files, probe_url
@@ -135,6 +137,9 @@ def ollama() -> None:
     if not cfg.enabled:
         return
     present = host.get_fact(OllamaModels, bind=cfg.bind)
+    sizes = {m: mb * 10**6 for m, mb in cfg.model_sizes_mb.items()}
+    if warning := overcommit(host.data.vm, {**sizes, **host.get_fact(OllamaModelSizes, bind=cfg.bind)}):
+        logger.warning(NOTE + warning)
     for model in cfg.models:
         if not parsers.has_model(present, model):
             server.shell(

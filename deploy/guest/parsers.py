@@ -86,6 +86,23 @@ def parse_ollama_list(output: str) -> list[str]:
     return names
 
 
+_HUMAN_SIZE = re.compile(r"^(?P<value>\d+(?:\.\d+)?) (?P<unit>B|KB|MB|GB|TB)$")
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def parse_ollama_sizes(output: str) -> dict[str, int]:
+    """`ollama list`: each model's SIZE in bytes (Ollama's format.HumanBytes: decimal units, `4.7 GB`,
+    `274 MB`; the size of the layers its manifest lists). A cloud model's `-` has no size: left out."""
+    sizes = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] != "NAME":
+            found = _HUMAN_SIZE.match(f"{parts[2]} {parts[3]}")
+            if found:
+                sizes[parts[0]] = int(float(found["value"]) * _UNITS[found["unit"]])
+    return sizes
+
+
 def has_model(present: list[str], wanted: str) -> bool:
     """`llama3.1` is listed by Ollama as `llama3.1:latest`."""
     full = wanted if ":" in wanted else f"{wanted}:latest"

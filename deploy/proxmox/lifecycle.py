@@ -5,6 +5,7 @@ from __future__ import annotations
 from deploy.errors import PhaseError
 from deploy.proxmox import provision as prov
 from deploy.proxmox.ownership import Holder, holder_on, refuse_foreign
+from deploy.proxmox.rollback import note_forced_stop, running
 from deploy.proxmox.terraform import TerraformError
 from deploy.reach import state
 
@@ -19,6 +20,7 @@ def destroy(run: prov.Run, terraform_bin: str | None) -> str:
     when the catalog's id holds a VM of another name (checked again here, after any confirmation)."""
     api = run.client("provision")
     refuse_foreign(holder(run), run.vm.name, run.node, "destroy")
+    was_running = running(api, run.node, run.vm.vmid)
     try:
         tf = prov.terraform_settled(run, terraform_bin)
         tf.destroy_vm()
@@ -30,4 +32,6 @@ def destroy(run: prov.Run, terraform_bin: str | None) -> str:
                          "it is not in this workspace's state: remove it on the node with "
                          f"`qm destroy {run.vm.vmid} --purge`, after checking it is the right VM")
     state.update(run.vm.name, address=None)
+    if was_running:
+        note_forced_stop(run.echo, run.vm.name, run.vm.vmid, "stopped by terraform destroy")
     return f"VM {run.vm.vmid} {run.vm.name} destroyed"

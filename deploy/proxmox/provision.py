@@ -12,7 +12,7 @@ from deploy.catalog.schema import Catalog, Vm
 from deploy.errors import PhaseError
 from deploy.phases import Echo
 from deploy.proxmox import cloudinit as ci
-from deploy.proxmox import paths
+from deploy.proxmox import gpu_state, paths
 from deploy.proxmox import preflight as pf
 from deploy.proxmox import privileges as privs
 from deploy.proxmox.api import Api, ApiError, connect
@@ -63,6 +63,8 @@ def preflight(run: Run) -> None:
         run.findings.insert(0, pf.Finding("ok", "api", f"{api.creds.endpoint} accepts token "
                                           f"{api.creds.token_id}"))
     run.findings.append(pf.check_ssh_agent(dict(os.environ), run.vm.image))
+    if run.facts and not pf.failed(run.findings):
+        run.findings.append(read_gpu_state(run))
     for finding in run.findings:
         run.echo(api.creds.redact(finding.line()))
     if run.verbose and run.facts:
@@ -73,6 +75,17 @@ def preflight(run: Run) -> None:
         names = ", ".join(f.check for f in bad)
         raise PhaseError("preflight", f"{len(bad)} check{'s' if len(bad) != 1 else ''} failed ({names}); "
                          "nothing was changed", bad[0].remedy)
+
+
+def read_gpu_state(run: Run) -> pf.Finding:
+    """The card as the node sees it, read-only over the node's SSH; skipped while the VM runs with it."""
+    found = holder_on(run.client("preflight"), run.vm.vmid)
+    if found.exists and found.status == "running" and not found.foreign(run.vm.name):
+        return pf.Finding("ok", "gpu-state", f"in use by VM {run.vm.vmid} (running): not read")
+    target = ci.node_target(run.catalog, run.client("preflight").creds.endpoint)
+    done = ssh.run(target, gpu_state.state_command(run.vm), timeout=30)
+    level, finding, remedy = gpu_state.judge(run.vm, done.returncode, done.stdout, done.stderr)
+    return pf.Finding(level, "gpu-state", finding, remedy)
 
 
 def cloud_init(run: Run) -> None:
@@ -143,6 +156,9 @@ def provision(run: Run, terraform_bin: str | None = None) -> str:
     except TerraformError as err:
         names = {int(v["vmid"]): v.get("name", "") for v in api.get(paths.RESOURCES, type="vm")}
         message, remedy = translate(err.output, names)
+        if gpu_state.start_hang(err.output):
+            stopped = state.read(run.vm.name).get("forced_stop")
+            message, remedy = gpu_state.start_hang_message(run.vm.vmid, stopped)
         if existed:
             raise PhaseError("provision", f"terraform {err.command} failed: {message} "
                              f"(VM {run.vm.vmid} existed before this run and was left as it is)",
@@ -242,4 +258,6 @@ def boot(run: Run, agent_deadline_s: float = 300, ssh_deadline_s: float = 300) -
                          f"{(waited.stdout or waited.stderr).strip()}",
                          f"read /var/log/cloud-init-output.log on the VM (`ssh {target.login}`)")
     run.echo(f"  ssh {target.login} ok; cloud-init done")
+    if state.read(run.vm.name).get("forced_stop"):
+        state.update(run.vm.name, forced_stop=None)  # the card came back
     return address

@@ -18,6 +18,9 @@ GIB = 1024**3
 GROUP = 14  # the GPU's IOMMU group (any number; the bridge above it shares it harmlessly)
 # qemu-server's reservation check (PVE::QemuServer::PCI::reserve_pci_usage) when another VM holds it
 GPU_IN_USE = "PCI device '{device}.0' already in use by VMID '{vmid}'"
+# qemu-server's start task when QEMU does not come up in time (its `start failed: command ... failed: got
+# timeout`), as a card stuck since its last VM stop makes it
+START_TIMEOUT = "start failed: command '/usr/bin/kvm -id {vmid} -name {name} ...' failed: got timeout"
 
 
 def import_image(image: str) -> str:
@@ -141,6 +144,13 @@ def _start_fails(state: dict[str, Any], node: str, vm: Vm) -> None:
                                                         vmid=other_vmid(vm))}]
 
 
+def _gpu_stuck(state: dict[str, Any], node: str, vm: Vm) -> None:
+    """The card did not reset after its last VM stop: it answers all-ones, and the start times out."""
+    state["node_card"] = {"power_state": "D3cold", "answers": False}
+    state["faults"] = [{"method": "POST", "path": f"/nodes/{node}/qemu/{vm.vmid}/status/start",
+                        "exitstatus": START_TIMEOUT.format(vmid=vm.vmid, name=vm.name)}]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "gpu-busy": Scenario("VM 120 'gaming' is running with the GPU passed through", _gpu_busy),
     "iommu-off": Scenario("IOMMU is off in the kernel: every PCI device is in IOMMU group -1", _iommu_off),
@@ -148,4 +158,7 @@ SCENARIOS: dict[str, Scenario] = {
     "storage-small": Scenario("the disk storage has a fifth of the space the disk needs", _storage_small),
     "start-fails": Scenario("VM 120 'gaming' (stopped when preflight looks) takes the GPU before the new "
                             "VM starts: the start task fails and the deploy rolls back", _start_fails),
+    "gpu-stuck": Scenario("the card did not reset after its last VM stop (RTX 50, "
+                          "open-gpu-kernel-modules#853): it answers all-ones on the bus and the VM start "
+                          "times out", _gpu_stuck),
 }

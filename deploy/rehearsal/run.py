@@ -32,7 +32,7 @@ from deploy.pvesim.server import serve
 from deploy.reach.address import vm_target
 from deploy.reach.state import STATE_ENV
 from deploy.rehearsal import guest as nspawn
-from deploy.rehearsal import payloads
+from deploy.rehearsal import node_sysfs, payloads
 from deploy.rehearsal.catalog_copy import GuestSettings, rehearsal_catalog
 from deploy.rehearsal.host import SCENARIOS, host_state
 from deploy.rehearsal.tools import find_tools, scratch_module
@@ -258,10 +258,12 @@ def _rehearse(r: Rehearsal, cat: Catalog, vm: Vm, catalog_path: str,
     token = f"root@pam!rehearsal={uuid.uuid4()}"
     address = r.guest.address if r.guest else NO_GUEST_ADDRESS
     state = host_state(cat, vm, token, str(r.scratch / "vz"), address, scenario)
+    sysfs = node_sysfs.write(r.scratch / "node-sysfs", vm, state.pop("node_card", node_sysfs.HEALTHY))
     env = {"PROXMOX_VE_API_TOKEN": token, "PROXMOX_VE_INSECURE": "true",
            STATE_ENV: str(r.scratch / "state"), DIR_ENV: str(scratch_module(r.scratch)),
            "AIMACHINE_REHEARSAL_NODE": f"{cat.proxmox.ssh_user}@127.0.0.1",
            "AIMACHINE_REHEARSAL_SSH": shutil.which("ssh") or "",
+           "AIMACHINE_NODE_SYSFS": str(sysfs),
            "PATH": f"{SHIM_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
            **_tools_env(r)}
     env["PROXMOX_VE_ENDPOINT"] = stack.enter_context(_simulator(state, r.scratch))

@@ -101,7 +101,7 @@ class UbuntuHost:
         r["cloud-init status"] = "status: done"
         r["SSH_CLIENT"] = "192.168.0.10"  # the admin's machine, inside the catalog's admin_network
         r["ollama --version"] = f"ollama version is {self.ollama_version}" if self.ollama_version else ""
-        r["ollama list"] = ["NAME ID SIZE MODIFIED"] + [f"{m} abc 4.9GB now" for m in self.ollama_models]
+        r["ollama list"] = ["NAME ID SIZE MODIFIED"] + [f"{m} abc 4.9 GB now" for m in self.ollama_models]
         r["ufw status verbose"] = self.ufw if self.ufw is not None else "##PYINFRA_NOCMD##"
         r["/proc/modules"] = [f"{m} 100 0 - Live 0x0" for m in self.modules]
         r["--property UnitFileState"] = [

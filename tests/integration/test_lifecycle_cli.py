@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deploy.rehearsal.host import START_TIMEOUT
 from tests.conftest import invoke_aimachine
 from tests.pve_sim.cli_env import cli_env, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state
@@ -45,6 +46,27 @@ def test_destroy_removes_the_provisioned_vm_and_nothing_else(pve_sim, tmp_path: 
     assert "rtx5060ti" in sim.state()["mappings"]["pci"], "the shared mapping stays"
     gone = _cli(sim, tmp_path, "status", "vm-llm-aimachine")
     assert "does not exist" in gone.stdout
+
+
+def test_a_start_hanging_after_destroy_stopped_the_card_names_the_reset_bug(pve_sim, tmp_path: Path) -> None:
+    """Destroy stops the running VM with the card and says an RTX 50 card may not reset
+    (open-gpu-kernel-modules#853); when the next start then times out (Proxmox's start task: `start failed:
+    ... got timeout`), provision names the bug, that stop, and the power cycle."""
+    sim = pve_sim(_state(tmp_path))
+    assert _cli(sim, tmp_path, "provision", "vm-llm-aimachine").returncode == 0
+    result = _cli(sim, tmp_path, "destroy", "vm-llm-aimachine", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("NOTE: VM 140 held the GPU and was stopped by terraform destroy: RTX 50 cards may not reset "
+            "after a stop (NVIDIA/open-gpu-kernel-modules#853); if the next VM start hangs, power-cycle the "
+            "Proxmox host") in result.stdout
+    sim.edit(lambda s: s["faults"].append({
+        "method": "POST", "path": "/nodes/android-19/qemu/140/status/start",
+        "exitstatus": START_TIMEOUT.format(vmid=140, name="vm-llm-aimachine")}))
+    hung = _cli(sim, tmp_path, "provision", "vm-llm-aimachine")
+    assert hung.returncode == 4, hung.stdout + hung.stderr
+    assert "VM 140 did not finish starting: an RTX 50 card that did not reset after its last VM stop hangs " \
+           "the start (this tool stopped VM 140 with the card 20" in hung.stderr
+    assert "remedy: power-cycle the Proxmox host" in hung.stderr and 140 not in sim.vms()
 
 
 def test_destroy_refuses_a_vm_of_another_name(pve_sim, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deploy.pvesim.state import PVE8_PRIVILEGES
-from tests.conftest import run_aimachine
+from tests.conftest import ROOT, run_aimachine
 from tests.pve_sim.cli_env import cli_env, least_privileges, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state
 
@@ -90,8 +90,9 @@ def test_healthy_host_passes_and_changes_nothing(pve_sim, tmp_path: Path) -> Non
     lines = [ln for ln in result.stdout.splitlines() if ln[:4] in ("ok  ", "warn", "FAIL")]
     checks = [ln.split()[1].rstrip(":") for ln in lines]
     assert checks == ["api", "privileges", "node", "vmid", "gpu", "iommu", "gpu-free", "mapping", "storage",
-                      "snippets", "image", "resources", "ssh-agent"]
+                      "snippets", "image", "resources", "ssh-agent", "gpu-state"]
     assert not any(ln.startswith("FAIL") for ln in lines)
+    assert "ok   gpu-state: 0000:01:00.0 (10de:2d04) answers on the bus, power state D3hot" in result.stdout
     assert "warn gpu-free: not in use now, but stopped VM(s) 120 'gaming'" in result.stdout
     held = len(least_privileges(new_mapping=False))  # the mapping exists: no Mapping.Modify needed
     assert f"ok   privileges: {TOKEN.split('=')[0]} holds the {held} privileges" \
@@ -149,3 +150,23 @@ def test_missing_credentials_are_named(tmp_path: Path) -> None:
     assert "PROXMOX_VE_ENDPOINT is not set" in result.stderr
     assert "PROXMOX_VE_API_TOKEN is not of the form" in result.stderr
     assert "not-a-token" not in result.stderr
+
+
+def test_a_card_stuck_since_its_last_vm_stop_is_warned_of_read_only(pve_sim, tmp_path: Path) -> None:
+    """An RTX 50 card that did not reset (open-gpu-kernel-modules#853) answers config reads with all-ones,
+    as a device the kernel reports `not ready 65535ms after FLR; giving up` for does: preflight reads it
+    over the node's SSH, changes nothing, and says what to do before a start hangs."""
+    from deploy.catalog.schema import load_catalog
+    from deploy.rehearsal import node_sysfs
+
+    sim = pve_sim(healthy_state())
+    node_sysfs.write(tmp_path / "node-sysfs", load_catalog(ROOT / "catalog.yml").vms[0], node_sysfs.STUCK)
+    result = _preflight(sim, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("warn gpu-state: 0000:01:00.0 does not answer on the bus (config space reads ffff:ffff, power "
+            "D3cold): the card did not reset after its last VM stop (NVIDIA/open-gpu-kernel-modules#853)"
+            in result.stdout)
+    assert "remedy: power-cycle the Proxmox host" in result.stdout
+    commands = (tmp_path / "ssh.log").read_text()
+    assert "cat power_state && od -An -tx1 -N4 config" in commands and "echo" not in commands
+    assert sim.changes() == []

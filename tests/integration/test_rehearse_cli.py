@@ -76,6 +76,9 @@ def test_proxmox_half_runs_the_deploy_phases_to_the_summary(tmp_path: Path) -> N
     ("start-fails", 4,
      "the GPU 0000:01:00.0 is already in use by VM 120 'gaming'; rolled back: VM 140 removed",
      "remedy: stop VM 120 (`qm stop 120`)"),
+    ("gpu-stuck", 4,
+     "VM 140 did not finish starting: an RTX 50 card that did not reset after its last VM stop hangs the "
+     "start (NVIDIA/open-gpu-kernel-modules#853)", "remedy: power-cycle the Proxmox host"),
 ])
 def test_each_scenario_ends_as_the_real_host_would(tmp_path: Path, scenario: str, code: int, failed: str,
                                                    remedy: str) -> None:
@@ -90,7 +93,10 @@ def test_each_scenario_ends_as_the_real_host_would(tmp_path: Path, scenario: str
     if code == 3:
         assert state["journal"] == [], "a failed preflight changes nothing"
     else:
-        assert 140 not in vms and vms[120]["name"] == "gaming", "rollback removed only its own VM"
+        assert 140 not in vms, "rollback removed the VM this run created"
+        assert all(vm["name"] != "vm-llm-aimachine" for vm in vms.values())
+        if 120 in state["nodes"]["android-19"]["vms"]:
+            assert vms[120]["name"] == "gaming", "rollback removed only its own VM"
     assert f"kept: {tmp_path / kept}" in out
 
 

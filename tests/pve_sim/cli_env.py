@@ -29,8 +29,16 @@ def write_catalog(tmp: Path, endpoint: str = "https://192.168.0.19:8006", image:
 
 def cli_env(sim: PveSim, tmp: Path, **extra: str) -> dict[str, str]:
     """Environment for `aimachine` against `sim`: the real Terraform and provider (a scratch copy of
-    terraform/ under tmp, providers from the local mirror), a stand-in ssh, state under tmp."""
-    return {**sim.env(), **require_tools().env(),
+    terraform/ under tmp, providers from the local mirror), a stand-in ssh, state under tmp, the node's
+    sysfs with the shipped catalog's card, idle and healthy unless a test laid it out already."""
+    from deploy.catalog.schema import load_catalog
+    from deploy.rehearsal import node_sysfs
+
+    vm = load_catalog(ROOT / "catalog.yml").vms[0]
+    sysfs = tmp / "node-sysfs"
+    if not sysfs.exists():
+        node_sysfs.write(sysfs, vm, node_sysfs.HEALTHY)
+    return {**sim.env(), **require_tools().env(), "AIMACHINE_NODE_SYSFS": str(sysfs),
             "PATH": f"{HERE / 'fakessh'}{os.pathsep}{os.environ['PATH']}",
             "AIMACHINE_STATE_DIR": str(tmp / "state"),
             "AIMACHINE_TERRAFORM_DIR": str(scratch_module(tmp)),

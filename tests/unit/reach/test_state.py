@@ -10,8 +10,10 @@ def test_address_round_trip(tmp_path, monkeypatch):
     assert state.read("vm-a")["vmid"] == 140
 
 
-def test_state_lives_beside_the_catalog_whatever_the_working_directory(tmp_path):
+def test_state_lives_beside_the_catalog_whatever_the_working_directory(tmp_path, monkeypatch):
     import os
+
+    monkeypatch.delenv(state.STATE_ENV)  # as an admin's shell has it
     import shutil
 
     from tests.conftest import ROOT, run_aimachine
