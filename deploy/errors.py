@@ -11,6 +11,10 @@ EXIT_CODES = {
     "configure": 6,
     "verify": 7,
     "bench": 8,
+    # commands outside the deploy's phases, each under its own name: status reads the host as preflight
+    # does, destroy changes it as provision does
+    "status": 3,
+    "destroy": 4,
 }
 
 

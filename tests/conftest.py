@@ -61,6 +61,19 @@ def invoke_aimachine(*args: str, env: dict | None = None) -> subprocess.Complete
     return subprocess.CompletedProcess(["aimachine", *args], result.exit_code, result.stdout, result.stderr)
 
 
+ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGFkbWlua2V5Zm9ydGVzdHNvbmx5MDAwMDAwMDAwMDAw admin@lab\n"
+
+
+@pytest.fixture
+def admin_home(tmp_path, monkeypatch) -> Path:
+    """HOME with the key the shipped catalog names (~/.ssh/id_ed25519.pub), as an admin's machine has it."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519.pub").write_text(ADMIN_KEY)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def shipped_catalog_text() -> str:
     return (ROOT / "catalog.yml").read_text()

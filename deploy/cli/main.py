@@ -90,8 +90,11 @@ def catalog() -> None:
 def catalog_validate(catalog_path: str) -> None:
     """Check every entry; list all problems with file, line and field (exit 2)."""
     from deploy.catalog.gpu_budget import overcommit
+    from deploy.proxmox.cloudinit import key_file_problems
 
     cat = load_catalog(catalog_path)
+    if problems := key_file_problems(cat):
+        raise CatalogError(problems)
     names = ", ".join(f"{vm.name} ({vm.vmid})" for vm in cat.vms)
     click.echo(f"{catalog_path}: ok: {len(cat.vms)} VM{'s' if len(cat.vms) != 1 else ''}: {names}")
     for vm in cat.vms:

@@ -7,11 +7,13 @@ import hashlib
 import os
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
 
 from deploy.catalog.schema import Catalog, Vm
+from deploy.catalog.yamlsrc import format_path, load
 from deploy.errors import PhaseError
 from deploy.reach import ssh
 
@@ -36,6 +38,21 @@ def read_public_key(vm: Vm) -> str:
                          "(expected e.g. 'ssh-ed25519 AAAA... comment')",
                          "point login.ssh_public_key_file at the .pub file, never the private key")
     return text
+
+
+def key_file_problems(catalog: Catalog) -> list[str]:
+    """Each VM's public key file checked as the deploy reads it, as catalog problems (file, line, field):
+    `catalog validate` fails where the deploy would."""
+    src = load(Path(catalog.path).read_text(encoding="utf-8"))
+    problems = []
+    for i, vm in enumerate(catalog.vms):
+        try:
+            read_public_key(vm)
+        except PhaseError as err:
+            where = ("vms", i, "login", "ssh_public_key_file")
+            message = f"{err.message.removeprefix(vm.name + ': ')} ({err.remedy})"
+            problems.append(f"{catalog.path}:{src.line(where)}: {format_path(where)}: {message}")
+    return problems
 
 
 def render_user_data(vm: Vm, public_key: str) -> str:

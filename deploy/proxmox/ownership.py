@@ -53,8 +53,8 @@ def holder_on(api: Api, vmid: int) -> Holder:
 
 
 def refuse_foreign(found: Holder, vm_name: str, node: str, action: str) -> None:
-    """Stop before `action` when the id belongs to another VM (or a container)."""
+    """Stop before `action` (the command: destroy) when the id belongs to another VM (or a container)."""
     if found.foreign(vm_name):
-        raise PhaseError("provision", f"VM {found.vmid} on {node} is named {found.name!r}, not {vm_name!r}: "
+        raise PhaseError(action, f"VM {found.vmid} on {node} is named {found.name!r}, not {vm_name!r}: "
                          f"refusing to {action} it",
                          "fix the vmid in the catalog; that VM is not managed by this catalog")

@@ -16,8 +16,8 @@ STATUS_COMMAND = ("systemctl is-active vllm ollama | paste -sd ' '; "
 
 def status_lines(run: prov.Run) -> list[str]:
     """VM state, address, GPU and services, each one line; what cannot be read says why."""
-    api, vm = run.client("provision"), run.vm
-    found = holder(run)
+    api, vm = run.client("status"), run.vm
+    found = holder(run, "status")
     if not found.exists:
         return [f"{vm.name}: VM {vm.vmid} does not exist on {run.node} (run `aimachine deploy {vm.name}`)"]
     lines = [f"{vm.name}: VM {vm.vmid} on {run.node} is {found.status}"

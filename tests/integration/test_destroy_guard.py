@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.errors import PhaseError
-from deploy.proxmox import lifecycle
+from deploy.errors import EXIT_CODES, PhaseError
+from deploy.proxmox import lifecycle, status
 from deploy.proxmox import provision as prov
 from deploy.proxmox.terraform import TerraformError
 from deploy.reach import state
@@ -20,7 +20,7 @@ def _destroy(sim, tmp_path: Path, monkeypatch, tf: RecordingTerraform) -> str:
     run = _run(sim, tmp_path, monkeypatch, [])
 
     def settled(run_, binary, phase="provision"):
-        assert (run_, binary, phase) == (run, "/opt/tofu", "provision")
+        assert (run_, binary, phase) == (run, "/opt/tofu", "destroy")
         return tf
 
     monkeypatch.setattr(prov, "terraform_settled", settled)
@@ -37,7 +37,7 @@ def test_a_vm_of_another_name_is_refused_before_terraform(pve_sim, tmp_path: Pat
         _destroy(sim, tmp_path, monkeypatch, tf)
     assert err.value.message == ("VM 140 on android-19 is named 'database', not 'vm-llm-aimachine': "
                                  "refusing to destroy it")
-    assert err.value.phase == "provision"
+    assert err.value.phase == "destroy"
     assert tf.destroyed == 0 and sim.changes() == []
 
 
@@ -55,7 +55,7 @@ def test_a_failed_terraform_destroy_says_what_may_be_left(pve_sim, tmp_path: Pat
     with pytest.raises(PhaseError) as err:
         _destroy(sim, tmp_path, monkeypatch, RecordingTerraform(fails=True))
     assert (err.value.phase, err.value.message, err.value.remedy) == (
-        "provision", "terraform destroy failed; VM 140 may still exist",
+        "destroy", "terraform destroy failed; VM 140 may still exist",
         "read the output above; `aimachine status` shows what is left")
 
 
@@ -64,7 +64,7 @@ def test_a_vm_terraform_did_not_know_is_named_with_the_command(pve_sim, tmp_path
     with pytest.raises(PhaseError) as err:
         _destroy(sim, tmp_path, monkeypatch, RecordingTerraform())
     assert (err.value.phase, err.value.message, err.value.remedy) == (
-        "provision", "VM 140 still exists after terraform destroy",
+        "destroy", "VM 140 still exists after terraform destroy",
         "it is not in this workspace's state: remove it on the node with `qm destroy 140 --purge`, after "
         "checking it is the right VM")
 
@@ -80,8 +80,9 @@ def test_terraform_failing_to_start_is_the_same_error(pve_sim, tmp_path: Path, m
         lifecycle.destroy(_run(sim, tmp_path, monkeypatch, []), None)
 
 
-def test_without_credentials_each_step_fails_in_the_provision_phase(tmp_path: Path, monkeypatch) -> None:
-    """Which phase a missing token is reported in decides the exit code (4 for destroy and status)."""
+def test_without_credentials_each_command_fails_under_its_own_name(tmp_path: Path, monkeypatch) -> None:
+    """Which phase a missing token is reported in decides the label and exit code: destroy's own (4),
+    status's own (3), rollback's provision (4)."""
     from deploy.catalog.schema import load_catalog
     from deploy.proxmox.rollback import rollback
     from tests.pve_sim.cli_env import write_catalog
@@ -89,8 +90,22 @@ def test_without_credentials_each_step_fails_in_the_provision_phase(tmp_path: Pa
     for key in ("PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     cat = load_catalog(write_catalog(tmp_path))
-    for step in (lambda run: lifecycle.holder(run), lambda run: lifecycle.destroy(run, None),
-                 lambda run: rollback(run, RecordingTerraform())):
+    for phase, step in (("destroy", lambda run: lifecycle.holder(run)),
+                        ("destroy", lambda run: lifecycle.destroy(run, None)),
+                        ("status", lambda run: status.status_lines(run)),
+                        ("provision", lambda run: rollback(run, RecordingTerraform()))):
         with pytest.raises(PhaseError) as err:
             step(prov.Run(cat, cat.vms[0], echo=print))
-        assert err.value.phase == "provision" and "PROXMOX_VE_ENDPOINT is not set" in err.value.message
+        assert err.value.phase == phase and "PROXMOX_VE_ENDPOINT is not set" in err.value.message
+    assert (EXIT_CODES["status"], EXIT_CODES["destroy"]) == (3, 4)
+
+
+def test_status_without_credentials_says_status_and_exits_3(tmp_path: Path, monkeypatch) -> None:
+    """It said `provision: ...` and exited 4, another command's label and code."""
+    from tests.conftest import run_aimachine
+    from tests.pve_sim.cli_env import write_catalog
+
+    env = {k: "" for k in ("PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN")}
+    result = run_aimachine("status", "vm-llm-aimachine", "--catalog", str(write_catalog(tmp_path)), env=env)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("status: ") and "provision" not in result.stderr

@@ -206,10 +206,28 @@ def test_unknown_vm_name_says_what_exists():
     assert "did you mean 'vm-llm-aimachine'?" in str(err.value)
 
 
-def test_validate_passes_on_the_shipped_catalog_through_the_console_script():
+def test_validate_passes_on_the_shipped_catalog_through_the_console_script(admin_home):
     result = run_aimachine("catalog", "validate")
     assert result.returncode == 0, result.stderr
     assert "vm-llm-aimachine (140)" in result.stdout
+
+
+def test_validate_fails_when_the_public_key_file_is_missing(tmp_path, monkeypatch):
+    """It said ok, and the deploy then stopped on the one field the README asks to fill."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = run_aimachine("catalog", "validate")
+    assert result.returncode == 2, result.stdout
+    line = line_of(SHIPPED, "ssh_public_key_file:")
+    assert result.stderr.startswith(
+        f"catalog.yml:{line}: vms[0].login.ssh_public_key_file: login.ssh_public_key_file "
+        f"{tmp_path}/.ssh/id_ed25519.pub does not exist (create a key pair (`ssh-keygen -t ed25519 -f "
+        f"{tmp_path}/.ssh/id_ed25519`) or point login.ssh_public_key_file at your .pub file)"), result.stderr
+    assert "nothing was changed" in result.stderr and "ok" not in result.stdout
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (tmp_path / ".ssh" / "id_ed25519.pub").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    wrong = run_aimachine("catalog", "validate")
+    assert wrong.returncode == 2 and "is not one OpenSSH public key line" in wrong.stderr
 
 
 def test_bad_catalog_through_the_console_script_has_no_traceback(tmp_path):

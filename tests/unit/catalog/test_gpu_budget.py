@@ -55,7 +55,7 @@ def test_an_unknown_size_is_not_guessed_and_a_bare_name_means_latest():
     assert overcommit(vm, {"mistral:latest": 9_000_000_000}) is not None
 
 
-def test_catalog_validate_warns_and_still_passes(tmp_path):
+def test_catalog_validate_warns_and_still_passes(tmp_path, admin_home):
     text = (ROOT / "catalog.yml").read_text().replace('{"llama3.2:3b": 2000}', '{"llama3.2:3b": 9000}')
     path = tmp_path / "catalog.yml"
     path.write_text(text)

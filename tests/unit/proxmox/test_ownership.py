@@ -38,7 +38,7 @@ def test_refusal_names_the_holder_and_the_fix():
     with pytest.raises(PhaseError) as err:
         own.refuse_foreign(own.holder(RESOURCES, 120), "vm-llm-aimachine", "android-19", "destroy")
     assert (err.value.phase, err.value.message, err.value.remedy) == (
-        "provision", "VM 120 on android-19 is named 'gaming', not 'vm-llm-aimachine': refusing to destroy it",
+        "destroy", "VM 120 on android-19 is named 'gaming', not 'vm-llm-aimachine': refusing to destroy it",
         "fix the vmid in the catalog; that VM is not managed by this catalog")
 
 
