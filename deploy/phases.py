@@ -73,8 +73,9 @@ def format_duration(seconds: float) -> str:
 
 
 def summary_lines(record: RunRecord) -> list[str]:
-    """Phase timings, one line each, and the total."""
+    """Phase timings, one line each, and the total. A failed phase's reason is not repeated here: the
+    error that ends the run (on stderr, with its remedy) says it once."""
     lines = [f"  {p.name:<11} {'ok' if p.ok else 'FAILED':<6} {format_duration(p.seconds):>12}"
-             + (f"  {p.detail}" if p.detail else "") for p in record.phases]
+             + (f"  {p.detail}" if p.detail and p.ok else "") for p in record.phases]
     lines.append(f"  {'total':<11} {'':<6} {format_duration(record.seconds):>12}")
     return lines

@@ -290,12 +290,14 @@ def _build(cls: type, data: Any, where: tuple, out: _Collector) -> Any:
         return None
     fields = [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
     names = [f.name for f in fields]
+    meant: set[str] = set()  # fields an unknown key is a near miss of: one typo, one problem
     for key in data:
         if (cls.__name__, key) in RETIRED:
             out.add((*where, key), f"the retired key {key!r}", f"the keys {_keys(cls)}",
                     RETIRED[cls.__name__, key])
         elif key not in names:
-            near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+            near = difflib.get_close_matches(str(key), [n for n in names if n not in data], n=1, cutoff=0.6)
+            meant.update(near)
             hint = f"did you mean {near[0]!r}?" if near else ""
             out.add((*where, key), f"unknown key {key!r}", f"the keys {_keys(cls)}", hint)
     values: dict[str, Any] = {}
@@ -308,7 +310,8 @@ def _build(cls: type, data: Any, where: tuple, out: _Collector) -> Any:
             continue
         if f.name not in data:
             if f.default is _REQUIRED and f.default_factory is _REQUIRED:
-                out.add(here, "nothing (the field is required)", allowed(f.metadata["check"]))
+                if f.name not in meant:  # else the misspelt key's problem already names it
+                    out.add(here, "nothing (the field is required)", allowed(f.metadata["check"]))
                 ok = False
             continue
         try:

@@ -24,8 +24,8 @@ def _run(name: str, catalog_path: str, options: DeployOptions, dry_run: bool,
     record = run_phases(phases_until(phases, until), click.echo, total=len(phases))
     if dry_run:
         click.echo(f"plan {name}: " + ("FAILED" if record.failed else "nothing was changed"))
-        for phase in record.phases:
-            click.echo(f"  {phase.name}: {phase.detail or ('ok' if phase.ok else 'FAILED')}")
+        for phase in record.phases:  # a failure's reason follows once, on stderr, with its remedy
+            click.echo(f"  {phase.name}: {(phase.detail or 'ok') if phase.ok else 'FAILED'}")
     else:
         for line in summary(d, record):
             click.echo(line)

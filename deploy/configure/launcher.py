@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -154,11 +155,42 @@ def follow(stream: IO[str], on_line: Callable[[str], bool], on_silence: Callable
             deadline = time.monotonic() + interval
 
 
+# pyinfra's words when it cannot log in (pyinfra/connectors/ssh.py, ssh_util.py), and what to do
+_KEY_MISSING = re.compile(r"No such private key file: (?P<key>[^\n]+)")
+_KEY_INVALID = re.compile(r"Invalid private key file: (?P<key>[^\n]+)")
+_AUTH = re.compile(r"Authentication error \(username=(?P<user>[^,]+), key=(?P<key>[^)]+)\)")
+_NO_CONNECT = re.compile(r"\[(?P<host>[^\]]+)\] (?P<why>Could not connect.*)")
+
+
+def connection_problem(log: str, vm_name: str) -> tuple[str, str] | None:
+    """(message, remedy) when pyinfra could not log in to the VM; None for any other failure. The last
+    match counts: a traceback before it quotes the source line that raised."""
+
+    def last(pattern: re.Pattern) -> re.Match | None:
+        return next(reversed(list(pattern.finditer(log))), None)
+
+    if found := last(_KEY_MISSING):
+        return (f"{vm_name}: the private key {found['key']} does not exist",
+                "set login.ssh_private_key_file in the catalog to the key matching login.ssh_public_key_file")
+    if found := last(_KEY_INVALID):
+        return (f"{vm_name}: {found['key']} is not a private key pyinfra can read (a passphrase-protected "
+                "key needs ssh-agent)",
+                "point login.ssh_private_key_file at the private key, or `ssh-add` it and re-run")
+    if found := last(_AUTH):
+        return (f"{vm_name}: the VM refused the key {found['key']} for {found['user']}",
+                "the VM has the public key cloud-init gave it at its first boot: use the private key of "
+                "login.ssh_public_key_file (login.ssh_private_key_file), or `ssh-add` it and re-run")
+    if found := last(_NO_CONNECT):
+        return (f"{vm_name}: {found['host']}: {found['why']}",
+                "check that the VM runs (`aimachine status`) and that this machine reaches it on SSH")
+    return None
+
+
 def failing_operation(log: str, max_lines: int = 60) -> tuple[str, str]:
     """The last operation pyinfra started before failing, and its output (tracebacks left out)."""
     blocks = log.split(OPERATION)
     if len(blocks) < 2:
-        lines = [ln for ln in log.splitlines() if ln.strip()]
+        lines = [ln for ln in _without_traceback(log.splitlines()) if ln.strip()]
         return "before any operation (connecting or loading the deploy)", "\n".join(lines[-max_lines:])
     name, _, body = blocks[-1].partition("\n")
     lines = [ln.strip() for ln in _without_traceback(body.split("\n--> ", 1)[0].splitlines())]
@@ -226,6 +258,8 @@ def configure(catalog_path: str, vm_name: str, dry: bool = False, steps: str | N
     stdout = "".join(out)
     proc.wait()
     if proc.returncode != 0 or not stdout.strip():
+        if problem := connection_problem("".join(log), vm_name):
+            raise PhaseError("configure", *problem)
         name, output = failing_operation("".join(log))
         raise PhaseError(
             "configure", f"{vm_name}: failed at: {name}\n{output}",

@@ -267,3 +267,17 @@ def test_terraform_never_waits_for_a_silent_guest_agent(pve_sim, tmp_path: Path,
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert "Terraform: no changes" in planned.stdout
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("command", ["deploy", "plan"])
+def test_a_preflight_failure_is_reported_once(pve_sim, tmp_path: Path, command: str) -> None:
+    """deploy and plan printed the reason in their summary and again as the error that ends the run."""
+    state = _state(tmp_path)
+    state["nodes"][NODE]["vms"][120]["status"] = "running"
+    sim = pve_sim(state)
+    result = _cli(sim, tmp_path, command, AIMACHINE_STATE_DIR=str(tmp_path / "plan"))
+    out = result.stdout + result.stderr
+    assert result.returncode == 3, out
+    assert out.count("1 check failed (gpu-free)") == 1, out
+    assert result.stderr.startswith("preflight: 1 check failed (gpu-free); nothing was changed")
+    assert sim.changes() == []

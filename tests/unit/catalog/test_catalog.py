@@ -268,3 +268,16 @@ def test_help_everywhere():
     for args in ([], ["catalog"], ["catalog", "validate"], ["catalog", "show"]):
         result = CliRunner().invoke(cli, [*args, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_one_typo_is_one_problem():
+    """`memroy_mb` was reported twice: as an unknown key and as memory_mb missing."""
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(mutate("memory_mb: 51200", "memroy_mb: 51200"), "c.yml")
+    assert err.value.problems == [
+        f"c.yml:{line_of(SHIPPED, 'memory_mb:')}: vms[0].memroy_mb: found unknown key 'memroy_mb'; allowed: "
+        "the keys name, vmid, node, cores, cpu, memory_mb, disk_gb, swap_gb, storage, image, bridge, ipv4, "
+        "gateway, login, gpu, nvidia, services, firewall (did you mean 'memory_mb'?)"]
+    with pytest.raises(CatalogError) as both:  # a key that exists is not what a typo meant
+        parse_catalog(mutate("memory_mb: 51200", "memory_mb: 51200\n    memroy_mb: 1"), "c.yml")
+    assert len(both.value.problems) == 1 and "did you mean" not in both.value.problems[0]
