@@ -14,6 +14,9 @@ from deploy.errors import PhaseError
 ENDPOINT_ENV, TOKEN_ENV, INSECURE_ENV = "PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN", "PROXMOX_VE_INSECURE"
 _TOKEN_RE = re.compile(r"^(?P<user>[^@!\s]+@[^@!\s]+)!(?P<name>[A-Za-z][A-Za-z0-9._-]*)=(?P<secret>\S+)$")
 _TOKEN_SHAPE = "USER@REALM!TOKENID=SECRET, e.g. aimachine@pve!deploy=xxxxxxxx-xxxx-..."
+# Proxmox makes every token secret a UUID (`pveum user token add` prints it once): anything else is a typo,
+# a token id pasted twice, or a password, and masking a short secret in output would mask ordinary text
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,10 @@ class Credentials:
         return f"{self.user}!{self.token_name}"
 
     def redact(self, text: str) -> str:
-        return text.replace(self.secret, "***") if self.secret else text
+        """TEXT with the secret masked where it stands as a whole token, never inside another word."""
+        if not self.secret:
+            return text
+        return re.sub(rf"(?<![0-9A-Za-z-]){re.escape(self.secret)}(?![0-9A-Za-z-])", "***", text)
 
 
 def _truthy(value: str) -> bool:
@@ -55,9 +61,12 @@ def credentials_from_env(env: dict[str, str] | None = None, phase: str = "prefli
         problems.append(f"{TOKEN_ENV} is not set ({_TOKEN_SHAPE})")
     elif not match:
         problems.append(f"{TOKEN_ENV} is not of the form {_TOKEN_SHAPE} (its value is not shown)")
+    elif not _UUID.fullmatch(match["secret"]):
+        problems.append(f"{TOKEN_ENV}: the secret of {match['user']}!{match['name']} is not a UUID as Proxmox "
+                        "makes them (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx; its value is not shown)")
     if problems:
         raise PhaseError(phase, "; ".join(problems),
-                         "export the variables (README: Proxmox API token), then re-run")
+                         "export the variables (docs: The API token), then re-run")
     assert match is not None
     return Credentials(endpoint.rstrip("/"), match["user"], match["name"], match["secret"],
                        _truthy(env.get(INSECURE_ENV, "")))
