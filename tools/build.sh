@@ -7,6 +7,8 @@
 # A warm run checks what is there and builds nothing. Needs Go (the provider's go.mod wants 1.26).
 # The modules are built inside Go's module cache, where their own go.mod and go.sum (replace
 # directives included) apply: `go install mod@version` refuses modules with replace directives.
+# Two runs at once (two terminals, `make -j`) are safe: one builds while the other waits for its lock
+# (flock, where util-linux has it), every file is written under a name of its own and moved into place.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=tools/pins.env
@@ -18,24 +20,40 @@ die() { printf 'tools: error: %s\n' "$*" >&2; exit 1; }
 command -v go >/dev/null || die "Go is not installed; it builds ${BPG_PROVIDER_MODULE}@v${BPG_PROVIDER_VERSION} (Go >= 1.26; \`nix develop\` brings Terraform and the registry gives the provider instead)"
 platform="$(go env GOOS)_$(go env GOARCH)"
 mkdir -p "$tools"
+if command -v flock >/dev/null; then
+  exec 9>"$tools/.build.lock"
+  flock -n 9 || { say "another tools/build.sh is running: waiting for it"; flock 9; }
+fi
+
+# write_if_changed FILE TEXT: FILE holds TEXT afterwards, replaced in one step (a reader never sees half)
+write_if_changed() {
+  local file=$1 text=$2 tmp
+  [ -f "$file" ] && [ "$(cat "$file")" = "${text%$'\n'}" ] && return 0
+  tmp="$(mktemp "$file.XXXXXX")"
+  printf '%s' "$text" >"$tmp"
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$file"
+}
 
 # go_build MODULE VERSION PACKAGE OUTPUT: fetch MODULE@VERSION from the module proxy, build PACKAGE.
 go_build() {
-  local module=$1 version=$2 package=$3 output=$4 log dir
+  local module=$1 version=$2 package=$3 output=$4 log dir tmp
   log="$(mktemp)"
+  tmp="$(mktemp "$output.XXXXXX")"
   say "building ${module}@v${version} (first time on this machine: a few minutes)"
   local started=$SECONDS
   if ! dir="$(cd "$tools" && go mod download -json "${module}@v${version}" 2>"$log" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')" \
       || [ -z "$dir" ]; then
     cat "$log" >&2
+    rm -f "$tmp"
     die "the Go module proxy did not give ${module}@v${version} (see above); nothing was built"
   fi
-  if ! (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$output.tmp" "$package") >"$log" 2>&1; then
+  if ! (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$tmp" "$package") >"$log" 2>&1; then
     grep -E 'reading https?://|40[34]|not available|refused|verifying' "$log" >&2 || cat "$log" >&2
-    rm -f "$output.tmp"
+    rm -f "$tmp"
     die "building ${module}@v${version} failed: the modules named above could not be fetched or built"
   fi
-  mv "$output.tmp" "$output"
+  mv -f "$tmp" "$output"
   rm -f "$log"
   say "built ${module}@v${version} in $((SECONDS - started)) s"
 }
@@ -54,7 +72,9 @@ fi
 tofu_dir="$mirror/registry.opentofu.org/bpg/proxmox/${BPG_PROVIDER_VERSION}/${platform}"
 if [ ! "$tofu_dir/$(basename "$provider")" -ef "$provider" ]; then
   mkdir -p "$tofu_dir"
-  ln -f "$provider" "$tofu_dir/" 2>/dev/null || cp -f "$provider" "$tofu_dir/"
+  link="$(mktemp "$tofu_dir/.link.XXXXXX")"
+  ln -f "$provider" "$link" 2>/dev/null || cp -f "$provider" "$link"
+  mv -f "$link" "$tofu_dir/$(basename "$provider")"
 fi
 
 # --- terraform >= TERRAFORM_MIN_VERSION on PATH, else OpenTofu ----------------------------------
@@ -89,11 +109,11 @@ provider_installation {
   }
 }
 "
-[ -f "$rc" ] && [ "$(cat "$rc")" = "${rc_text%$'\n'}" ] || printf '%s' "$rc_text" >"$rc"
+write_if_changed "$rc" "$rc_text"
 env_text="AIMACHINE_TERRAFORM=$terraform_bin
 TF_CLI_CONFIG_FILE=$rc
 BPG_PROVIDER_VERSION=$BPG_PROVIDER_VERSION
 BPG_PROVIDER_BINARY=$provider"
-[ -f "$tools/tools.env" ] && [ "$(cat "$tools/tools.env")" = "$env_text" ] || printf '%s\n' "$env_text" >"$tools/tools.env"
+write_if_changed "$tools/tools.env" "$env_text"$'\n'
 say "ready: $tools/tools.env"
 printf '%s\n' "$env_text"

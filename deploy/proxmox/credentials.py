@@ -62,8 +62,9 @@ def credentials_from_env(env: dict[str, str] | None = None, phase: str = "prefli
     elif not match:
         problems.append(f"{TOKEN_ENV} is not of the form {_TOKEN_SHAPE} (its value is not shown)")
     elif not _UUID.fullmatch(match["secret"]):
-        problems.append(f"{TOKEN_ENV}: the secret of {match['user']}!{match['name']} is not a UUID as Proxmox "
-                        "makes them (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx; its value is not shown)")
+        token_id = f"{match['user']}!{match['name']}"
+        problems.append(f"{TOKEN_ENV}: the secret of {token_id} is not a UUID as Proxmox makes them "
+                        "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx; its value is not shown)")
     if problems:
         raise PhaseError(phase, "; ".join(problems),
                          "export the variables (docs: The API token), then re-run")

@@ -104,11 +104,12 @@ def test_missing_or_private_key_file_is_a_clear_error(cat, tmp_path: Path) -> No
 
 
 def test_credentials_never_echo_the_secret() -> None:
+    secret = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
     creds = credentials_from_env({"PROXMOX_VE_ENDPOINT": "https://127.0.0.1:8006",
-                                  "PROXMOX_VE_API_TOKEN": "ops@pve!deploy=0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+                                  "PROXMOX_VE_API_TOKEN": f"ops@pve!deploy={secret}",
                                   "PROXMOX_VE_INSECURE": "true"})
     assert (creds.user, creds.token_name, creds.insecure) == ("ops@pve", "deploy", True)
-    assert creds.redact("header PVEAPIToken=ops@pve!deploy=0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0") == \
+    assert creds.redact(f"header PVEAPIToken=ops@pve!deploy={secret}") == \
         "header PVEAPIToken=ops@pve!deploy=***"
     with pytest.raises(PhaseError) as err:
         credentials_from_env({"PROXMOX_VE_ENDPOINT": "https://h:8006/api2/json",
