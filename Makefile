@@ -21,7 +21,7 @@ endef
 
 REHEARSE_ARGS ?=
 
-.PHONY: help setup tools rehearse test mutate check-pins lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
+.PHONY: help setup tools rehearse test test-fast mutate check-pins lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -41,8 +41,11 @@ tools: ## Build (once) the pinned bpg/proxmox provider, and OpenTofu if no Terra
 rehearse: $(BIN)/.installed tools ## Rehearse the deploy of VM on a built-in Proxmox host, no token needed; as root with a local guest (REHEARSE_ARGS=--scenario gpu-busy)
 	$(AIMACHINE) rehearse $(VM) $(REHEARSE_ARGS)
 
-test: $(BIN)/.installed tools ## Run the whole test suite (what CI runs; builds the Terraform tools first)
-	$(BIN)/python -m pytest
+test: $(BIN)/.installed tools ## Run the whole test suite (what CI runs; builds the Terraform tools first) and name the slowest
+	$(BIN)/python -m pytest --durations=15
+
+test-fast: $(BIN)/.installed ## The fast tier: pure, golden, @fake and docs tests (under a minute; no venvs, pip or containers)
+	$(BIN)/python -m pytest tests/unit tests/deploy tests/docs --durations=5
 
 test-acceptance: $(BIN)/.installed ## The nine acceptance scenarios (simulator + test host; AIMACHINE_LAB=1: the real lab)
 	$(BIN)/python -m pytest tests/bdd/ -v -m acceptance

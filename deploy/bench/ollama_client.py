@@ -4,7 +4,6 @@ prompt_eval_count/prompt_eval_duration (nanoseconds); TTFT on this machine's clo
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from deploy.bench.measure import Sample
@@ -52,7 +51,7 @@ class OllamaClient(EngineClient):
     def stream(self, prompt: str, max_tokens: int, seed: int) -> Sample:
         body = {"model": self.model, "prompt": prompt, "stream": True,
                 "options": {"temperature": 0, "seed": seed, "num_predict": max_tokens}}
-        sent = time.perf_counter()
+        sent = self.clock()
         resp = self._call("POST", "/api/generate", json=body, stream=True)
         if resp.status_code == 404:
             raise bench_error(f"{ENGINE}: model {self.model!r} is not pulled on the VM: run "
@@ -69,7 +68,7 @@ class OllamaClient(EngineClient):
                 if "error" in chunk:
                     raise bench_error(f"{ENGINE}: the stream failed: {error_text(chunk, str(chunk))}")
                 if chunk.get("response") or chunk.get("thinking"):
-                    last = time.perf_counter()
+                    last = self.clock()
                     first = first or last
                 if chunk.get("done"):
                     final = chunk

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from deploy.bench.measure import Sample
 from deploy.bench.webcall import EngineClient, bench_error, error_text, json_of
@@ -48,7 +47,7 @@ class VllmClient(EngineClient):
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        sent = time.perf_counter()
+        sent = self.clock()
         resp = self._call("POST", "/v1/chat/completions", json=body, stream=True)
         if not resp.ok:
             json_of(ENGINE, resp)  # raises with the engine's message
@@ -67,7 +66,7 @@ class VllmClient(EngineClient):
                 if chunk.get("usage"):
                     usage = chunk["usage"]
                 if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
-                    last = time.perf_counter()
+                    last = self.clock()
                     first = first or last
         if usage is None or first is None:
             raise bench_error(f"{ENGINE}: the stream from {self.base} ended without tokens or without its "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from deploy.errors import PhaseError
@@ -82,10 +83,12 @@ class EngineClient:
 
     engine = "engine"
 
-    def __init__(self, base_url: str, model: str, wait_s: float):
+    def __init__(self, base_url: str, model: str, wait_s: float,
+                 clock: Callable[[], float] = time.perf_counter):
         self.base = base_url.rstrip("/")
         self.model = model
         self.wait_s = wait_s
+        self.clock = clock  # when a request went out and each token came back
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return call(self.engine, method, f"{self.base}{path}", self.wait_s, **kwargs)

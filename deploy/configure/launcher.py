@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from deploy.catalog.schema import Vm
 from deploy.configure.inventory import address_of
@@ -129,10 +129,12 @@ class Progress:
         self.echo(f"  ... still running: {self.current} ({format_duration(self.clock() - self.since)})")
 
 
-def follow(stream: IO[str], on_line: Callable[[str], bool], on_silence: Callable[[], None],
-           interval: float = HEARTBEAT_S) -> None:
-    """Feed each line of STREAM to ON_LINE until it ends; call ON_SILENCE after every INTERVAL seconds
-    in which ON_LINE showed nothing. A thread reads, so a silent stream never blocks the heartbeat."""
+class Lines(Protocol):
+    def get(self, timeout: float) -> str | None: ...  # None: the stream ended; queue.Empty: nothing yet
+
+
+def read_in_background(stream: IO[str]) -> Lines:
+    """STREAM's lines through a queue a thread fills, so a silent stream never blocks the heartbeat."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:
@@ -141,18 +143,26 @@ def follow(stream: IO[str], on_line: Callable[[str], bool], on_silence: Callable
         lines.put(None)
 
     threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + interval
+    return lines
+
+
+def follow(stream: IO[str] | Lines, on_line: Callable[[str], bool], on_silence: Callable[[], None],
+           interval: float = HEARTBEAT_S, clock: Callable[[], float] = time.monotonic) -> None:
+    """Feed each line of STREAM to ON_LINE until it ends; call ON_SILENCE after every INTERVAL seconds
+    (on CLOCK) in which ON_LINE showed nothing. STREAM may be a Lines source already (the tests' own)."""
+    lines = stream if hasattr(stream, "get") else read_in_background(stream)
+    deadline = clock() + interval
     while True:
         try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            line = lines.get(timeout=max(0.0, deadline - clock()))
         except queue.Empty:
             on_silence()
-            deadline = time.monotonic() + interval
+            deadline = clock() + interval
             continue
         if line is None:
             return
         if on_line(line):
-            deadline = time.monotonic() + interval
+            deadline = clock() + interval
 
 
 # pyinfra's words when it cannot log in (pyinfra/connectors/ssh.py, ssh_util.py), and what to do

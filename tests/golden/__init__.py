@@ -21,6 +21,8 @@ JUDGEMENTS = Path(__file__).resolve().parent / "verify-verdicts.txt"  # verify_c
 CHECKS = Path(__file__).resolve().parent / "catalog-checks.txt"  # catalog_cases.py
 DRIVERS = Path(__file__).resolve().parent / "driver-choices.txt"  # driver_cases.py
 PRIVILEGES = Path(__file__).resolve().parent / "privileges.txt"  # privilege_cases.py
+# each golden file's mode on the VM, as data: a checkout's file modes depend on the umask it was made with
+MODES = Path(__file__).resolve().parent / "modes.txt"
 # the vLLM unit with extra flags (services.vllm.extra_args): known flags reach ExecStart, quoted for systemd
 EXTRA_ARGS_UNIT = Path(__file__).resolve().parent / "vllm-extra-args.service"
 EXTRA_ARGS = ["--attention-backend", "TRITON_ATTN", "--enforce-eager", "--max-num-seqs", "16",
@@ -58,6 +60,16 @@ def extra_args_unit() -> rendered.ManagedFile:
     return rendered.vllm_unit(vllm)
 
 
+def golden_modes() -> dict[str, str]:
+    """{VM path: octal mode} as reviewed (MODES: one `MODE PATH` line per file)."""
+    rows = (line.split(" ", 1) for line in MODES.read_text().splitlines() if line.strip())
+    return {path: mode for mode, path in rows}
+
+
+def render_modes(files: list[rendered.ManagedFile]) -> str:
+    return "".join(f"{f.mode} {f.path}\n" for f in sorted(files, key=lambda f: f.path))
+
+
 def golden_path(path: str) -> Path:
     return GOLDEN / path.lstrip("/")
 
@@ -72,6 +84,5 @@ def golden_files(vm: Vm) -> list[rendered.ManagedFile]:
         path = golden_path(made.path)
         if not path.is_file():
             raise ValueError(f"no golden file for {made.path}: the golden files are the shipped catalog's")
-        out.append(dataclasses.replace(made, content=path.read_text(),
-                                       mode="755" if path.stat().st_mode & 0o111 else "644"))
+        out.append(dataclasses.replace(made, content=path.read_text(), mode=golden_modes()[made.path]))
     return out

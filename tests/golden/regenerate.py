@@ -10,6 +10,7 @@ from tests.golden import (
     EXTRA_ARGS_UNIT,
     GOLDEN,
     JUDGEMENTS,
+    MODES,
     PRIVILEGES,
     ROOT,
     VERDICTS,
@@ -18,6 +19,7 @@ from tests.golden import (
     extra_args_unit,
     golden_path,
     privilege_cases,
+    render_modes,
     rendered_files,
     shipped_vm,
     verify_cases,
@@ -33,6 +35,8 @@ def main() -> None:
         path.write_text(made.content)
         path.chmod(int(made.mode, 8))
         print(path)
+    MODES.write_text(render_modes(rendered_files(shipped_vm())))
+    print(MODES)
     EXTRA_ARGS_UNIT.write_text(extra_args_unit().content)
     print(EXTRA_ARGS_UNIT)
     VERDICTS.write_text(render(str(ROOT / "catalog.yml")))

@@ -36,24 +36,56 @@ def report_and_plot(tmp_path_factory):
     return json.loads(out), png, err
 
 
-def test_measured_ttft_and_decode_rate_match_the_script(report_and_plot):
+def test_the_report_holds_what_the_engines_said_and_what_the_clock_can_prove(report_and_plot):
+    """Wall-clock rates on a busy machine are whatever the scheduler makes them, so this test asserts what
+    it controls: Ollama's own durations come back exactly, each first token comes no sooner than the
+    stand-in sent it, and the counts are the script's. The client-clock arithmetic is proven with an
+    injected clock (test_the_clients_time_each_token_on_their_clock)."""
     report, _, _ = report_and_plot
     script = Script()
     assert [e["engine"] for e in report["engines"]] == ["vllm", "ollama"]
     for eng in report["engines"]:
         for r in eng["results"]:
-            assert r["ttft_s"] == pytest.approx(script.ttft_s, rel=0.10), (eng["engine"], r)
-            assert r["decode_tps"] == pytest.approx(script.decode_tps, rel=0.10), (eng["engine"], r)
-            # concurrent streams add up: the stand-in, like vLLM, serves them side by side
-            assert r["total_decode_tps"] == pytest.approx(script.decode_tps * r["concurrency"], rel=0.10)
+            assert r["ttft_s"] >= script.ttft_s, (eng["engine"], r)  # the stand-in waits that long first
+            assert r["decode_tps"] > 0 and r["total_decode_tps"] > 0
             assert r["completion_tokens"] == 8
             assert r["requests"] == 2 * r["concurrency"]
         long_prompt = next(r for r in eng["results"] if r["prompt"] == "long")
         short_prompt = next(r for r in eng["results"] if r["prompt"] == "short")
         assert long_prompt["prompt_tokens"] > 10 * short_prompt["prompt_tokens"]
-        assert long_prompt["prompt_tps"] == pytest.approx(long_prompt["prompt_tokens"] / script.ttft_s,
-                                                          rel=0.10)
-        assert eng["nfr6"]["pass"] is True
+    ollama = report["engines"][1]
+    for r in ollama["results"]:  # eval_duration and prompt_eval_duration: the engine's own clock
+        assert r["decode_tps"] == pytest.approx(script.decode_tps)
+        assert r["total_decode_tps"] == pytest.approx(script.decode_tps * r["concurrency"])
+        assert r["prompt_tps"] == pytest.approx(r["prompt_tokens"] / script.ttft_s, rel=0.01)
+    assert ollama["nfr6"]["pass"] is True
+
+
+class FakeClock:
+    """Returns the next scripted reading at each call: the client's clock, and nothing else, decides."""
+
+    def __init__(self, readings: list[float]):
+        self.readings = list(readings)
+
+    def __call__(self) -> float:
+        return self.readings.pop(0)
+
+
+def test_the_clients_time_each_token_on_their_clock():
+    """One reading when the request goes out, one per content chunk: TTFT and the decode rate follow from
+    them alone, whatever the machine's load (the stand-in does not wait: ttft and interval 0)."""
+    from deploy.bench.ollama_client import OllamaClient
+    from deploy.bench.vllm_client import VllmClient
+
+    readings = [10.0, 10.25, *(10.25 + 0.02 * i for i in range(1, 8))]  # sent, then 8 tokens 20 ms apart
+    with StandIn(Script(ttft_s=0, token_interval_s=0)) as server:
+        vllm = VllmClient(server.url, "Qwen/Qwen2.5-7B-Instruct-AWQ", 5, clock=FakeClock(readings))
+        sample = vllm.stream("hello", max_tokens=8, seed=0)
+        ollama = OllamaClient(server.url, "llama3.1:8b", 5, clock=FakeClock(readings))
+        other = ollama.stream("hello", max_tokens=8, seed=0)
+    assert (sample.ttft_s, sample.completion_tokens) == (pytest.approx(0.25), 8)
+    assert sample.decode_tps == pytest.approx(50.0)  # 7 tokens after the first in 0.14 s
+    assert other.ttft_s == pytest.approx(0.25) and other.last_token == pytest.approx(10.39)
 
 
 def test_json_names_versions_models_weights_and_times(report_and_plot):

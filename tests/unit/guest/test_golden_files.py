@@ -12,19 +12,26 @@ from tests.golden import (
     EXTRA_ARGS,
     EXTRA_ARGS_UNIT,
     GOLDEN,
+    MODES,
     extra_args_unit,
+    golden_modes,
     golden_path,
+    render_modes,
     rendered_files,
     shipped_vm,
 )
 
 
 def test_each_rendered_file_is_its_golden_copy():
+    """Contents byte for byte; modes from tests/golden/modes.txt, never from the checkout's files (a clone
+    made under umask 002 has other modes)."""
+    modes = golden_modes()
     for made in rendered_files(shipped_vm()):
         path = golden_path(made.path)
         assert path.is_file(), f"no golden file for {made.path}: run python -m tests.golden.regenerate"
         assert made.content.encode() == path.read_bytes(), f"{made.path} differs from {path}"
-        assert (path.stat().st_mode & 0o777) == int(made.mode, 8), f"{made.path}: mode {made.mode}"
+        assert modes.get(made.path) == made.mode, f"{made.path}: {made.mode}, not {modes.get(made.path)}"
+    assert render_modes(rendered_files(shipped_vm())) == MODES.read_text()
 
 
 def test_no_golden_file_is_left_over():

@@ -6,6 +6,7 @@ reached from `aimachine rehearse` alone; no import cycle among the modules."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,15 @@ def test_what_runs_on_the_vm_needs_only_the_standard_library():
     found = {f"{name} imports {imp}" for name, path in modules().items() if name.startswith("deploy.onvm")
              for imp in imports(path) if imp.split(".")[0] not in stdlib}
     assert found == set()
+
+
+FAST_TIER = ("tests/unit", "tests/deploy", "tests/docs")  # `make test-fast`
+# what makes a test slow: a venv (and pip in it), a container; those live in tests/integration
+SLOW = re.compile(r"venv\.create\(|require_test_host\(|test_host\(")
+
+
+def test_the_fast_tier_builds_no_venv_and_boots_no_container():
+    paths = [p for tier in FAST_TIER for p in sorted((ROOT / tier).rglob("*.py")) if p != Path(__file__)]
+    found = [f"{path.relative_to(ROOT)}:{n}" for path in paths
+             for n, line in enumerate(path.read_text().splitlines(), 1) if SLOW.search(line)]
+    assert found == []
