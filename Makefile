@@ -15,13 +15,13 @@ define require_lab_env
 	@missing=""; for v in PROXMOX_VE_ENDPOINT PROXMOX_VE_API_TOKEN; do \
 	  [ -n "$${!v}" ] || missing="$$missing $$v"; done; \
 	if [ -n "$$missing" ]; then \
-	  echo "error: not set:$$missing (see README: Proxmox API token). PROXMOX_VE_INSECURE=true accepts a self-signed certificate." >&2; \
+	  echo "error: not set:$$missing (see docs: The API token). PROXMOX_VE_INSECURE=true accepts a self-signed certificate." >&2; \
 	  exit 2; fi
 endef
 
 REHEARSE_ARGS ?=
 
-.PHONY: help setup tools rehearse test test-fast mutate check-pins lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
+.PHONY: help setup wheelhouse tools rehearse test test-fast mutate check-pins lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -35,13 +35,24 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 setup: $(BIN)/.installed ## Create .venv and install aimachine (editable) with test tools
 
-tools: ## Build (once) the pinned bpg/proxmox provider, and OpenTofu if no Terraform >= 1.5: tools/pins.env
+# aimachine's dependencies (and setuptools to build it) as wheels, outside the checkout: the test that
+# installs the built wheel into a fresh venv takes them from here, never from a registry
+WHEELHOUSE ?= $(HOME)/.cache/aimachine/wheels
+export AIMACHINE_WHEELHOUSE := $(WHEELHOUSE)
+$(WHEELHOUSE)/.filled: pyproject.toml constraints.txt $(BIN)/.installed
+	$(BIN)/python -m pip wheel -q -w $(WHEELHOUSE) -c constraints.txt . 'setuptools>=77'
+	@rm -f $(WHEELHOUSE)/aimachine-*.whl
+	@touch $@
+
+wheelhouse: $(WHEELHOUSE)/.filled ## Fill ~/.cache/aimachine/wheels with aimachine's dependencies (for the wheel install test)
+
+tools: ## Build (once) the pinned bpg/proxmox provider, and OpenTofu if no Terraform >= 1.5: aimachine/tools/pins.env
 	tools/build.sh
 
 rehearse: $(BIN)/.installed tools ## Rehearse the deploy of VM on a built-in Proxmox host, no token needed; as root with a local guest (REHEARSE_ARGS=--scenario gpu-busy)
 	$(AIMACHINE) rehearse $(VM) $(REHEARSE_ARGS)
 
-test: $(BIN)/.installed tools ## Run the whole test suite (what CI runs; builds the Terraform tools first) and name the slowest
+test: $(BIN)/.installed tools wheelhouse ## Run the whole test suite (what CI runs; builds the Terraform tools first) and name the slowest
 	$(BIN)/python -m pytest --durations=15
 
 test-fast: $(BIN)/.installed ## The fast tier: pure, golden, @fake and docs tests (under a minute; no venvs, pip or containers)
@@ -62,17 +73,17 @@ mutate: $(BIN)/.installed tools ## Mutation testing (mutmut) of the safety promi
 check-pins: $(BIN)/.installed ## Ask PyPI whether the catalog's vLLM pin exists and fits its Python and CUDA toolkit (needs the network)
 	$(BIN)/python tools/check_pins.py --catalog $(CATALOG)
 
-docs: $(BIN)/.installed ## Regenerate the catalog field tables in README.md and docs/configuration.md from the schema
+docs: $(BIN)/.installed ## Regenerate the catalog field tables in docs/catalog.md and docs/configuration.md from the schema
 	$(BIN)/python tools/docs.py
 
 lint: $(BIN)/.installed ## ruff check, and terraform fmt -check when terraform is installed
 	$(BIN)/ruff check .
-	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive aimachine/terraform; \
 	  else echo "terraform not installed: skipped terraform fmt -check"; fi
 
 fmt: $(BIN)/.installed ## Format Python (ruff) and Terraform files
 	$(BIN)/ruff check --fix .
-	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform; fi
+	@if command -v terraform >/dev/null; then terraform fmt -recursive aimachine/terraform; fi
 
 lab-env: ## Check that the Proxmox API variables are set (the lab targets do this first)
 	$(require_lab_env)

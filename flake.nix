@@ -21,7 +21,7 @@
         in
         {
           default = pkgs.mkShell {
-            # go: `make tools` builds the pinned bpg/proxmox provider the tests use (tools/pins.env)
+            # go: `make tools` builds the pinned bpg/proxmox provider the tests use (aimachine/tools/pins.env)
             packages = [ pkgs.terraform python pkgs.gnumake pkgs.openssh pkgs.zstd pkgs.ruff pkgs.go ];
             # The same install the README uses (make setup: venv + editable, pinned by
             # constraints.txt), so the Nix path and the plain path test the same code.

@@ -1,8 +1,8 @@
-"""pyinfra inventory built from the catalog: `pyinfra inventory.py deploy/configure/vm.py`.
+"""pyinfra inventory built from the catalog: `pyinfra inventory.py deploy.py` (or aimachine/configure/vm.py).
 
-See deploy/configure/inventory.py for the variables it reads (AIMACHINE_VM, AIMACHINE_CATALOG, ...).
+See aimachine/configure/inventory.py for the variables it reads (AIMACHINE_VM, AIMACHINE_CATALOG, ...).
 """
 
-from deploy.configure.inventory import inventory_hosts
+from aimachine.configure.pyinfra_inventory import vms
 
-vms = inventory_hosts()
+__all__ = ["vms"]

@@ -49,7 +49,7 @@ def invoke_aimachine(*args: str, env: dict | None = None) -> subprocess.Complete
     the console script, but the code runs here, where coverage and mutation testing see it."""
     from click.testing import CliRunner
 
-    from deploy.cli.main import cli
+    from aimachine.cli.main import cli
 
     saved = os.environ.get("AIMACHINE_STATE_DIR")
     result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)

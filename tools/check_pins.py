@@ -18,8 +18,8 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from deploy.catalog import pins
-from deploy.catalog.schema import CatalogError, load_catalog
+from aimachine.catalog import pins
+from aimachine.catalog.schema import CatalogError, load_catalog
 
 INDEX = os.environ.get("AIMACHINE_PYPI_SIMPLE", "https://pypi.org/simple")
 TIMEOUT_S = 60

@@ -1,4 +1,4 @@
-"""`make docs`: write the catalog field tables (deploy/catalog/docs.py) into README.md and
+"""`make docs`: write the catalog field tables (aimachine/catalog/docs.py) into docs/catalog.md and
 docs/configuration.md, between their markers. A test fails when the committed tables differ."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploy.catalog.docs import TABLES, table, with_table
+from aimachine.catalog.docs import TABLES, table, with_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Write deploy/catalog/vllm-flags/VERSION.json: the flags `vllm serve` of an installed vLLM accepts.
+"""Write aimachine/catalog/vllm-flags/VERSION.json: the flags `vllm serve` of an installed vLLM accepts.
 
     python tools/vllm_flags.py --python /path/to/venv/bin/python [--source TEXT]
 
@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-OUT_DIR = Path(__file__).resolve().parents[1] / "deploy" / "catalog" / "vllm-flags"
+OUT_DIR = Path(__file__).resolve().parents[1] / "aimachine" / "catalog" / "vllm-flags"
 
 DUMP = r'''
 import importlib.metadata, json, os, sys

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.rehearsal import guest as nspawn
-from deploy.rehearsal.payloads import MIRROR_PORT
+from aimachine.rehearsal import guest as nspawn
+from aimachine.rehearsal.payloads import MIRROR_PORT
 from tests.bdd.world import World
 from tests.harness.fixtures import (
     PAYLOADS_IN_HOST,

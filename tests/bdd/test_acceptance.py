@@ -14,10 +14,10 @@ import pytest
 import yaml
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from deploy.catalog.schema import load_catalog
-from deploy.configure.steps import STEPS
-from deploy.guest.drivers import choose_driver
-from deploy.rehearsal.guest import HOST_IP
+from aimachine.catalog.schema import load_catalog
+from aimachine.configure.steps import STEPS
+from aimachine.guest.drivers import choose_driver
+from aimachine.rehearsal.guest import HOST_IP
 from tests.bdd.world import (
     LAB,
     VM_NAME,
@@ -49,7 +49,7 @@ def api_vm_config(world: World) -> dict:
     """VM 140's configuration as Proxmox reports it (the simulator's, or the lab's through the API)."""
     if not LAB:
         return {k: str(v) for k, v in sim_vm(world)["config"].items()}
-    from deploy.proxmox.api import connect
+    from aimachine.proxmox.api import connect
 
     api = connect("verify", env=world.env())
     node = load_catalog(ROOT / "catalog.yml").proxmox.node
@@ -472,7 +472,7 @@ def catalog_valid(world: World) -> None:
 
 @then("Terraform reads the same catalog file")
 def terraform_reads_catalog(world: World) -> None:
-    hcl = (ROOT / "terraform" / "catalog.tf").read_text()
+    hcl = (ROOT / "aimachine" / "terraform" / "catalog.tf").read_text()
     assert "yamldecode(file(var.catalog_path))" in hcl
     require_tools()
     resolved = resolve_catalog_in_terraform(world.tmp, ROOT / "catalog.yml", VM_NAME)

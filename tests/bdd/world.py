@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from deploy.rehearsal.payloads import mirror_settings
+from aimachine.rehearsal.payloads import mirror_settings
 from tests.conftest import LAB_ENV, ROOT, run_aimachine
 from tests.harness.catalog import build_catalog
 from tests.pve_sim.cli_env import cli_env
@@ -40,7 +40,7 @@ class World:
     tmp: Path
     catalog: Path | None = None
     sim: PveSim | None = None
-    host: Any = None  # deploy.rehearsal.guest.NspawnHost when the VM is the test host
+    host: Any = None  # aimachine.rehearsal.guest.NspawnHost when the VM is the test host
     runs: list[subprocess.CompletedProcess] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 

@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from deploy.catalog.schema import load_catalog
-from deploy.configure.steps import STEPS
+from aimachine.catalog.schema import load_catalog
+from aimachine.configure.steps import STEPS
 from tests.conftest import ROOT
 from tests.deploy.fakehost import run_fake
 from tests.deploy.ubuntu_host import converged, fresh

@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.catalog.schema import Vm
-from deploy.configure.base import BASE_PACKAGES
-from deploy.configure.swap import GIB, fstab_line
-from deploy.configure.update import FIRST_BOOT_DONE
-from deploy.guest import rendered
-from deploy.guest.drivers import CUDA_KEY_FINGERPRINT
-from deploy.guest.firewall import SSH_PORT
-from deploy.onvm.fetch_models import plan_id
+from aimachine.catalog.schema import Vm
+from aimachine.configure.base import BASE_PACKAGES
+from aimachine.configure.swap import GIB, fstab_line
+from aimachine.configure.update import FIRST_BOOT_DONE
+from aimachine.guest import rendered
+from aimachine.guest.drivers import CUDA_KEY_FINGERPRINT
+from aimachine.guest.firewall import SSH_PORT
+from aimachine.onvm.fetch_models import plan_id
 from tests.golden import golden_files
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -77,7 +77,7 @@ def setting_exists(root: type, path: str) -> bool:
     cls: typing.Any = root
     for part in path.replace("vms[]", "vms_item").split("."):
         if part == "vms_item":
-            from deploy.catalog.schema import Vm
+            from aimachine.catalog.schema import Vm
 
             cls = Vm
             continue

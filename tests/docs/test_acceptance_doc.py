@@ -9,9 +9,9 @@ from functools import cache
 
 import pytest
 
-from deploy.catalog.schema import Catalog, load_catalog
-from deploy.cli.main import cli
-from deploy.verify import checks as verify
+from aimachine.catalog.schema import Catalog, load_catalog
+from aimachine.cli.main import cli
+from aimachine.verify import checks as verify
 from tests.conftest import ROOT
 from tests.docs.doc_references import acceptance_problems, decisions_problems, spec_ids
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from deploy.catalog.schema import Vm, load_catalog
-from deploy.guest import drivers, rendered
-from deploy.proxmox import cloudinit
+from aimachine.catalog.schema import Vm, load_catalog
+from aimachine.guest import drivers, rendered
+from aimachine.proxmox import cloudinit
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "vm-llm-aimachine"
@@ -45,7 +45,7 @@ def rendered_files(vm: Vm) -> list[rendered.ManagedFile]:
         *rendered.cuda_files(),
         rendered.cuda_source(drivers.cuda_repo_url("24.04")),
         rendered.vllm_unit(services.vllm),
-        # the fetcher itself is a source file (deploy/onvm/fetch_models.py): no copy of it here
+        # the fetcher itself is a source file (aimachine/onvm/fetch_models.py): no copy of it here
         *[f for f in rendered.model_fetch_files(services.vllm) if f.path != rendered.MODELS_FETCHER],
         *rendered.ollama_files(services),
         rendered.persistenced_dropin(),

@@ -8,8 +8,8 @@ import dataclasses
 import re
 from typing import Any
 
-from deploy.catalog import checks as chk
-from deploy.catalog import schema
+from aimachine.catalog import checks as chk
+from aimachine.catalog import schema
 
 HEX64 = "0123456789abcdef" * 4
 PROBES: list[Any] = [

@@ -4,7 +4,7 @@ and on the offers an admin may meet, with every package-name helper; the results
 
 from __future__ import annotations
 
-from deploy.guest import drivers as d
+from aimachine.guest import drivers as d
 from tests.conftest import FIXTURES
 
 REAL = (FIXTURES / "ubuntu-drivers-devices.rtx5060ti.noble.txt").read_text()

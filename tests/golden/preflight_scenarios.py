@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from deploy.catalog.schema import Catalog, load_catalog
-from deploy.proxmox import preflight as pf
-from deploy.proxmox.api import ApiError
-from deploy.pvesim.access import PVE8_PRIVILEGES
+from aimachine.catalog.schema import Catalog, load_catalog
+from aimachine.proxmox import preflight as pf
+from aimachine.proxmox.api import ApiError
+from aimachine.pvesim.access import PVE8_PRIVILEGES
 from tests.pve_sim.fixture import healthy_state
 
 NODE = "android-19"

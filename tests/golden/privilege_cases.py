@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from deploy.catalog.schema import load_catalog
-from deploy.proxmox import privileges as p
+from aimachine.catalog.schema import load_catalog
+from aimachine.proxmox import privileges as p
 from tests.conftest import ROOT
 
 TREES = {

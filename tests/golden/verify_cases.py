@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from deploy.verify import checks as v
-from deploy.verify import judges
+from aimachine.verify import checks as v
+from aimachine.verify import judges
 from tests.conftest import FIXTURES
 from tests.harness.real_outputs import body, printed, record_vm
 

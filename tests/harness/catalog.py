@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from deploy.rehearsal.catalog_copy import apply
+from aimachine.rehearsal.catalog_copy import apply
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_VM = "vm-llm-aimachine"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.catalog.schema import load_catalog
-from deploy.rehearsal import guest as nspawn
-from deploy.rehearsal.payloads import MIRROR_IN_GUEST, MIRROR_PORT, build_mirror, build_ollama_release
+from aimachine.catalog.schema import load_catalog
+from aimachine.rehearsal import guest as nspawn
+from aimachine.rehearsal.payloads import MIRROR_IN_GUEST, MIRROR_PORT, build_mirror, build_ollama_release
 from tests.harness import kernel_repo
 
 PAYLOADS_IN_HOST = MIRROR_IN_GUEST  # where the test host sees the local mirror (read-only)

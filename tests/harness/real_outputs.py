@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from deploy.catalog.schema import Vm, load_catalog
+from aimachine.catalog.schema import Vm, load_catalog
 from tests.conftest import FIXTURES, run_aimachine
 from tests.harness.catalog import SHIPPED_VM, build_catalog
 

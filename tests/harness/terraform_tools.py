@@ -1,5 +1,5 @@
 """The real Terraform (or OpenTofu) and bpg/proxmox provider for tests, as tools/build.sh left them
-(found by deploy/rehearsal/tools.py). Where they are missing a test skips naming `make tools`, except
+(found by aimachine/rehearsal/tools.py). Where they are missing a test skips naming `make tools`, except
 in CI, which builds them first: there it fails."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from deploy.rehearsal.tools import Tools, find_tools, scratch_module, tools_dir
+from aimachine.rehearsal.tools import Tools, find_tools, scratch_module, tools_dir
 
 __all__ = ["Tools", "require_tools", "scratch_module", "tools_dir"]
 

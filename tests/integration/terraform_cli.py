@@ -31,14 +31,14 @@ def run(args: list[str], cwd: Path, env: dict[str, str], stdin: str = "",
                           text=True, timeout=timeout, check=False)
 
 
-# What terraform/catalog.tf resolves, as JSON through `terraform console`.
+# What aimachine/terraform/catalog.tf resolves, as JSON through `terraform console`.
 _RESOLVED = ("jsonencode({vm = local.vm, proxmox = local.proxmox, storages = local.storages, "
              "node = local.node, gpu_by_mapping = local.gpu_by_mapping, "
              "image_in_import = local.image_in_import, matches = length(local.matches)})")
 
 
 def resolve_catalog_in_terraform(tmp_path: Path, catalog: Path, vm_name: str) -> dict:
-    """The VM and host settings terraform/catalog.tf resolves from `catalog` (needs no provider)."""
+    """The VM and host settings aimachine/terraform/catalog.tf resolves from `catalog` (needs no provider)."""
     module = tmp_path / "catalog-module"
     module.mkdir(exist_ok=True)
     for name in ("variables.tf", "catalog.tf"):  # no provider needed: runs offline

@@ -12,12 +12,12 @@ from typing import Any
 
 import hcl2
 
-from deploy.catalog.schema import Gpu, Proxmox, Storages, Vm
+from aimachine.catalog.schema import Gpu, Proxmox, Storages, Vm
 from tests.conftest import ROOT
 
-TF_DIR = ROOT / "terraform"
+TF_DIR = ROOT / "aimachine" / "terraform"
 
-# The HCL local that holds each catalog section (terraform/catalog.tf).
+# The HCL local that holds each catalog section (aimachine/terraform/catalog.tf).
 HCL_LOCAL = {Proxmox: "local.proxmox", Storages: "local.storages", Vm: "local.vm", Gpu: "local.gpu"}
 
 # Catalog fields Terraform deliberately does not read, and why.

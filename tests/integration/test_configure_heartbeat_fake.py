@@ -3,7 +3,7 @@ operation is silent longer than the 0.1 s interval (more load only makes the sil
 
 from __future__ import annotations
 
-from deploy.configure.launcher import configure
+from aimachine.configure.launcher import configure
 from tests.conftest import ROOT
 
 

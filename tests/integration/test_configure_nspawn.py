@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.guest.parsers import parse_ufw_status
-from deploy.rehearsal.guest import NspawnHost
-from deploy.rehearsal.payloads import HUB_IN_GUEST, STANDIN_MODEL
+from aimachine.guest.parsers import parse_ufw_status
+from aimachine.rehearsal.guest import NspawnHost
+from aimachine.rehearsal.payloads import HUB_IN_GUEST, STANDIN_MODEL
 from tests.conftest import run_aimachine
 from tests.harness.fixtures import OLLAMA_VERSION, PAYLOADS_IN_HOST, VLLM_VERSION
 

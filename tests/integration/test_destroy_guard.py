@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from deploy.errors import EXIT_CODES, PhaseError
-from deploy.proxmox import lifecycle, status
-from deploy.proxmox import provision as prov
-from deploy.proxmox.terraform import TerraformError
-from deploy.reach import state
+from aimachine.errors import EXIT_CODES, PhaseError
+from aimachine.proxmox import lifecycle, status
+from aimachine.proxmox import provision as prov
+from aimachine.proxmox.terraform import TerraformError
+from aimachine.reach import state
 from tests.integration.test_rollback_ownership import NODE, RecordingTerraform, _ours, _run
 
 
@@ -83,8 +83,8 @@ def test_terraform_failing_to_start_is_the_same_error(pve_sim, tmp_path: Path, m
 def test_without_credentials_each_command_fails_under_its_own_name(tmp_path: Path, monkeypatch) -> None:
     """Which phase a missing token is reported in decides the label and exit code: destroy's own (4),
     status's own (3), rollback's provision (4)."""
-    from deploy.catalog.schema import load_catalog
-    from deploy.proxmox.rollback import rollback
+    from aimachine.catalog.schema import load_catalog
+    from aimachine.proxmox.rollback import rollback
     from tests.pve_sim.cli_env import write_catalog
 
     for key in ("PROXMOX_VE_ENDPOINT", "PROXMOX_VE_API_TOKEN"):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.rehearsal.guest import NspawnHost
+from aimachine.rehearsal.guest import NspawnHost
 from tests.conftest import run_aimachine
 from tests.pve_sim.cli_env import SHIPPED_IMAGE, cli_env, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.guest.parsers import parse_ufw_status
-from deploy.rehearsal.guest import TEST_NET, NspawnHost
+from aimachine.guest.parsers import parse_ufw_status
+from aimachine.rehearsal.guest import TEST_NET, NspawnHost
 from tests.conftest import run_aimachine
 from tests.harness.catalog import SHIPPED_VM, build_catalog
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.rehearsal.host import START_TIMEOUT
+from aimachine.rehearsal.host import START_TIMEOUT
 from tests.conftest import invoke_aimachine
 from tests.pve_sim.cli_env import cli_env, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state

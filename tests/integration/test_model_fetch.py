@@ -1,4 +1,4 @@
-"""The model fetcher (deploy/onvm/fetch_models.py) against the local Hub mirror (deploy/rehearsal/
+"""The model fetcher (aimachine/onvm/fetch_models.py) against the local Hub mirror (aimachine/rehearsal/
 hub_mirror.py), both checked by the real client: huggingface_hub downloads from the mirror as from the
 Hub, and finds what the fetcher wrote with HF_HUB_OFFLINE, as vLLM will. On 127.0.0.1 only."""
 
@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from huggingface_hub import snapshot_download
 
-from deploy.rehearsal import hub_mirror
-from deploy.rehearsal.payloads import build_model_repo
+from aimachine.rehearsal import hub_mirror
+from aimachine.rehearsal.payloads import build_model_repo
 
-FETCHER = Path(__file__).resolve().parents[2] / "deploy" / "onvm" / "fetch_models.py"
+FETCHER = Path(__file__).resolve().parents[2] / "aimachine" / "onvm" / "fetch_models.py"
 REPO = "Qwen/Tiny-Instruct-AWQ"
 
 
@@ -156,7 +156,7 @@ def test_an_unknown_revision_fails_with_the_hub_answer(mirror, tmp_path):
     ("config.json", "../../../../usr/bin/sudo"),
 ])
 def test_a_listing_that_would_write_outside_the_cache_is_refused(path, oid):
-    from deploy.onvm.fetch_models import entries_from_tree  # the fetcher runs as root on the VM
+    from aimachine.onvm.fetch_models import entries_from_tree  # the fetcher runs as root on the VM
 
     with pytest.raises(ValueError, match="will not write"):
         entries_from_tree([{"type": "file", "path": path, "size": 3, "oid": oid}])

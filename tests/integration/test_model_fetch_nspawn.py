@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.configure.launcher import configure
-from deploy.rehearsal import guest as nspawn
-from deploy.rehearsal.guest import NspawnHost
-from deploy.rehearsal.payloads import MIRROR_PORT, STANDIN_MODEL, build_mirror, mirror_settings
+from aimachine.configure.launcher import configure
+from aimachine.rehearsal import guest as nspawn
+from aimachine.rehearsal.guest import NspawnHost
+from aimachine.rehearsal.payloads import MIRROR_PORT, STANDIN_MODEL, build_mirror, mirror_settings
 from tests.conftest import aimachine_bin
 from tests.harness.catalog import SHIPPED_VM, build_catalog
 from tests.harness.fixtures import OLLAMA_VERSION, PAYLOADS_IN_HOST, VLLM_VERSION

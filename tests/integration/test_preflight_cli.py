@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.pvesim.state import PVE8_PRIVILEGES
+from aimachine.pvesim.state import PVE8_PRIVILEGES
 from tests.conftest import ROOT, run_aimachine
 from tests.pve_sim.cli_env import cli_env, least_privileges, write_catalog
 from tests.pve_sim.fixture import TOKEN, healthy_state
@@ -156,8 +156,8 @@ def test_a_card_stuck_since_its_last_vm_stop_is_warned_of_read_only(pve_sim, tmp
     """An RTX 50 card that did not reset (open-gpu-kernel-modules#853) answers config reads with all-ones,
     as a device the kernel reports `not ready 65535ms after FLR; giving up` for does: preflight reads it
     over the node's SSH, changes nothing, and says what to do before a start hangs."""
-    from deploy.catalog.schema import load_catalog
-    from deploy.rehearsal import node_sysfs
+    from aimachine.catalog.schema import load_catalog
+    from aimachine.rehearsal import node_sysfs
 
     sim = pve_sim(healthy_state())
     node_sysfs.write(tmp_path / "node-sysfs", load_catalog(ROOT / "catalog.yml").vms[0], node_sysfs.STUCK)

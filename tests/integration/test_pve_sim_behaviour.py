@@ -1,6 +1,6 @@
 """The simulator behaves as Proxmox VE does where the real provider depends on it: tasks run before they
 stop, a create locks its VM, configs are stored normalised, mappings keep their description, PVE's own
-error texts. Each shape is from the official schema (deploy/pvesim/api-schema/) or PVE's sources, as
+error texts. Each shape is from the official schema (aimachine/pvesim/api-schema/) or PVE's sources, as
 named in tests/pve_sim/."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from deploy.pvesim.state import PVE8_PRIVILEGES
+from aimachine.pvesim.state import PVE8_PRIVILEGES
 from tests.pve_sim.fixture import TOKEN, healthy_state
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # self-signed

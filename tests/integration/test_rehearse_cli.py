@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.rehearsal import guest
+from aimachine.rehearsal import guest
 from tests.conftest import ROOT, run_aimachine
 from tests.harness.fixtures import require_test_host
 from tests.harness.terraform_tools import require_tools
@@ -113,7 +113,7 @@ def test_make_rehearse_with_the_guest_configures_and_verifies_it(tmp_path: Path)
         assert f"[{number}/7] {phase} ok" in out
     assert "ssh ubuntu@10.213.1.2 ok; cloud-init done" in out
     assert "vllm | vLLM 0.32.0 in /opt/vllm/venv" in out and "ok   vllm-health        HTTP 200" in out
-    assert "11/11 checks passed" in out
+    assert "12/12 checks passed" in out and "ok   vllm-model" in out
     # the stand-in model came from the guest's Hub mirror, and the summary says so
     assert "where configure's time went:\n    fetched Qwen/Tiny-Instruct-AWQ: 2.0 MB in " in out
     assert "not run (need the GPU): lspci, gpu-name" in out and "nvidia (needs the GPU)" in out

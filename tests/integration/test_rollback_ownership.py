@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from deploy.catalog.schema import load_catalog
-from deploy.errors import PhaseError
-from deploy.proxmox import gpu_state
-from deploy.proxmox import provision as prov
-from deploy.proxmox.rollback import rollback
-from deploy.proxmox.terraform import TerraformError
-from deploy.reach import state
+from aimachine.catalog.schema import load_catalog
+from aimachine.errors import PhaseError
+from aimachine.proxmox import gpu_state
+from aimachine.proxmox import provision as prov
+from aimachine.proxmox.rollback import rollback
+from aimachine.proxmox.terraform import TerraformError
+from aimachine.reach import state
 from tests.pve_sim.cli_env import write_catalog
 from tests.pve_sim.fixture import healthy_state
 

@@ -1,6 +1,6 @@
-"""terraform/ run by the real binary and the real bpg/proxmox provider (tools/build.sh): fmt, validate,
-a plan against the simulator, and the catalog defaults evaluated by Terraform itself compared with what
-deploy/catalog/schema.py resolves for the same file. Nothing here skips in CI."""
+"""aimachine/terraform/ run by the real binary and the real bpg/proxmox provider (tools/build.sh): fmt,
+validate, a plan against the simulator, and the catalog defaults evaluated by Terraform itself compared
+with what aimachine/catalog/schema.py resolves for the same file. Nothing here skips in CI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.catalog.schema import load_catalog
+from aimachine.catalog.schema import load_catalog
 from tests.conftest import ROOT
 from tests.harness.terraform_tools import scratch_module
 from tests.integration.terraform_cli import offline_env, resolve_catalog_in_terraform, run

@@ -1,4 +1,4 @@
-"""terraform/ read as data: the provider pinned, the catalog read by Terraform itself, every catalog
+"""aimachine/terraform/ read as data: the provider pinned, the catalog read by Terraform itself, every catalog
 field it needs used, the VM and the GPU mapping as FACTS.md describes them, and no secret anywhere."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from deploy.catalog.schema import Proxmox, Storages, Vm
+from aimachine.catalog.schema import Proxmox, Storages, Vm
 from tests.integration.terraform_module import (
     NOT_TERRAFORMS,
     TF_DIR,
@@ -89,7 +89,7 @@ def test_terraform_defaults_equal_the_catalog_schema_defaults():
             assert value == schema[name], f"defaults.{section}.{name}"
         used = {name for c, name in NOT_TERRAFORMS if c is cls}
         missing = set(schema) - set(hcl) - used
-        assert not missing, f"defaults.{section} lacks {sorted(missing)} (deploy/catalog/schema.py has them)"
+        assert not missing, f"defaults.{section} lacks {sorted(missing)} (catalog/schema.py has them)"
 
 
 def test_gpu_pci_list_is_read_with_the_catalog_checks_first():

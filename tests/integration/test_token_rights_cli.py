@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.pvesim.access import privileges_of
+from aimachine.pvesim.access import privileges_of
 from tests.conftest import run_aimachine
 from tests.pve_sim.cli_env import cli_env, least_privileges, write_catalog
 from tests.pve_sim.fixture import healthy_state

@@ -1,5 +1,5 @@
 """vLLM installed for real with pip into a venv, from one index of a mirror laid out as PyPI and
-download.pytorch.org publish (deploy/rehearsal/payloads.py): the configuration's own pip command, the
+download.pytorch.org publish (aimachine/rehearsal/payloads.py): the configuration's own pip command, the
 extra index of old catalogs breaking it as upstream reports, and the VenvVersions fact's command. Slow
 (venvs and pip): the integration tier."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.configure.vllm import pip_install_command
-from deploy.rehearsal.payloads import build_mirror
+from aimachine.configure.vllm import pip_install_command
+from aimachine.rehearsal.payloads import build_mirror
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_the_extra_cu129_index_of_old_catalogs_breaks_vllm_as_upstream_reports(m
 
 def test_the_venv_versions_fact_command_runs_against_a_real_venv(mirror, tmp_path):
     """The fact's command in a venv with the stand-in vllm and torch: what it prints is what it parses."""
-    from deploy.configure.facts import VenvVersions
+    from aimachine.configure.facts import VenvVersions
 
     env = _venv(tmp_path / "venv")
     subprocess.run(["bash", "-c", pip_install_command("0.32.0", f"file://{mirror}/simple", str(env))],

@@ -1,2 +1,2 @@
-"""Test set-up around the Proxmox VE simulator (deploy/pvesim): the pytest fixture, the CLI
+"""Test set-up around the Proxmox VE simulator (aimachine/pvesim): the pytest fixture, the CLI
 environment, the stand-in ssh and node commands."""

@@ -31,8 +31,8 @@ def cli_env(sim: PveSim, tmp: Path, **extra: str) -> dict[str, str]:
     """Environment for `aimachine` against `sim`: the real Terraform and provider (a scratch copy of
     terraform/ under tmp, providers from the local mirror), a stand-in ssh, state under tmp, the node's
     sysfs with the shipped catalog's card, idle and healthy unless a test laid it out already."""
-    from deploy.catalog.schema import load_catalog
-    from deploy.rehearsal import node_sysfs
+    from aimachine.catalog.schema import load_catalog
+    from aimachine.rehearsal import node_sysfs
 
     vm = load_catalog(ROOT / "catalog.yml").vms[0]
     sysfs = tmp / "node-sysfs"
@@ -48,8 +48,8 @@ def cli_env(sim: PveSim, tmp: Path, **extra: str) -> dict[str, str]:
 
 def least_privileges(major: int = 8, new_mapping: bool = True) -> list[str]:
     """The least-privilege role of a deploy of the shipped catalog's VM (what `token-setup` prints)."""
-    from deploy.catalog.schema import load_catalog
-    from deploy.proxmox import privileges
+    from aimachine.catalog.schema import load_catalog
+    from aimachine.proxmox import privileges
 
     cat = load_catalog(ROOT / "catalog.yml")
     return privileges.names(privileges.needed(cat, cat.vms[0], major, new_mapping))

@@ -99,7 +99,7 @@ class PveSim:
 
 
 def _launch(state_file: Path, port: int = 0) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.pvesim", "--state", str(state_file),
+    proc = subprocess.Popen([sys.executable, "-m", "aimachine.pvesim", "--state", str(state_file),
                              "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()

@@ -74,8 +74,8 @@ class FakeClock:
 def test_the_clients_time_each_token_on_their_clock():
     """One reading when the request goes out, one per content chunk: TTFT and the decode rate follow from
     them alone, whatever the machine's load (the stand-in does not wait: ttft and interval 0)."""
-    from deploy.bench.ollama_client import OllamaClient
-    from deploy.bench.vllm_client import VllmClient
+    from aimachine.bench.ollama_client import OllamaClient
+    from aimachine.bench.vllm_client import VllmClient
 
     readings = [10.0, 10.25, *(10.25 + 0.02 * i for i in range(1, 8))]  # sent, then 8 tokens 20 ms apart
     with StandIn(Script(ttft_s=0, token_interval_s=0)) as server:
@@ -115,7 +115,7 @@ def test_progress_goes_to_stderr_one_line_per_run(report_and_plot):
 def test_plot_is_a_png_with_both_engines_and_the_roofline(report_and_plot):
     report, png, _ = report_and_plot
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    from deploy.bench.plot import build_figure
+    from aimachine.bench.plot import build_figure
 
     labels = [line.get_label() for line in build_figure(report).axes[0].get_lines()]
     assert any(lb.startswith("vllm short") for lb in labels)

@@ -7,11 +7,11 @@ import subprocess
 
 import pytest
 
-from deploy.bench.measure import Sample, median, summarize
-from deploy.bench.remote import parse_gpu, safetensors_listing_command
-from deploy.bench.report import judge_nfr6
-from deploy.bench.roofline import fraction, roofline_tps, safetensors_bytes
-from deploy.catalog.schema import load_catalog
+from aimachine.bench.measure import Sample, median, summarize
+from aimachine.bench.remote import parse_gpu, safetensors_listing_command
+from aimachine.bench.report import judge_nfr6
+from aimachine.bench.roofline import fraction, roofline_tps, safetensors_bytes
+from aimachine.catalog.schema import load_catalog
 from tests.conftest import FIXTURES, ROOT
 
 LLAMA31_8B_Q4_BYTES = 4_920_753_328  # ollama's llama3.1:8b (Q4_K_M) file size
@@ -71,7 +71,7 @@ def test_safetensors_of_the_snapshot_refs_main_names():
 
 
 def test_safetensors_listing_reads_the_hf_cache_the_unit_uses(tmp_path):
-    """HF_HOME is cache_dir/huggingface (deploy/templates/vllm.service.j2): list a cache laid out so."""
+    """HF_HOME is cache_dir/huggingface (aimachine/templates/vllm.service.j2): list a cache laid out so."""
     repo = tmp_path / "huggingface/hub/models--Qwen--Qwen2.5-7B-Instruct-AWQ"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs/main").write_text("abc123")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from deploy.bench.ollama_client import OllamaClient
+from aimachine.bench.ollama_client import OllamaClient
 from tests.conftest import FIXTURES
 
 PS = json.loads((FIXTURES / "ollama-api-ps.mistral-latest.json").read_text())

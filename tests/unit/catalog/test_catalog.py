@@ -8,8 +8,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from deploy.catalog.schema import CatalogError, parse_catalog
-from deploy.cli.main import cli
+from aimachine.catalog.schema import CatalogError, parse_catalog
+from aimachine.cli.main import cli
 from tests.conftest import ROOT, run_aimachine
 
 SHIPPED = (ROOT / "catalog.yml").read_text()
@@ -120,7 +120,7 @@ BAD = [
      mutate('version: "0.32.0"',
             'version: "0.32.0"\n        torch_index_url: https://download.pytorch.org/whl/cu129'),
      "vms[0].services.vllm.torch_index_url", "libcudart.so.13", "torch_index_url:"),
-    # services.vllm.extra_args against vLLM 0.32.0's own flags (deploy/catalog/vllm-flags/0.32.0.json)
+    # services.vllm.extra_args against vLLM 0.32.0's own flags (aimachine/catalog/vllm-flags/0.32.0.json)
     ("extra-arg-unknown", mutate("max_model_len: 8192", "max_model_len: 8192\n        extra_args:\n"
                                  "          - --attention-backend\n          - TRITON_ATTN\n"
                                  "          - --enforce-eagre"),

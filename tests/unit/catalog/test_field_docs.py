@@ -1,5 +1,5 @@
-"""The catalog's field tables in README.md and docs/configuration.md are the schema's own docs: a field
-added, renamed, re-defaulted or re-documented in deploy/catalog/schema.py and not regenerated
+"""The catalog's field tables in docs/catalog.md and docs/configuration.md are the schema's own docs: a field
+added, renamed, re-defaulted or re-documented in aimachine/catalog/schema.py and not regenerated
 (`make docs`) fails here."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import dataclasses
 
 import pytest
 
-from deploy.catalog import schema
-from deploy.catalog.docs import TABLES, fields, table, with_table
+from aimachine.catalog import schema
+from aimachine.catalog.docs import TABLES, fields, table, with_table
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.lint

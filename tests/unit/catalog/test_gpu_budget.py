@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from deploy.catalog.gpu_budget import overcommit, unknown_sizes
-from deploy.catalog.schema import load_catalog
-from deploy.configure.steps import STEPS
-from deploy.guest.parsers import parse_ollama_sizes
+from aimachine.catalog.gpu_budget import overcommit, unknown_sizes
+from aimachine.catalog.schema import load_catalog
+from aimachine.configure.steps import STEPS
+from aimachine.guest.parsers import parse_ollama_sizes
 from tests.conftest import ROOT, run_aimachine
 from tests.deploy.fakehost import run_fake
 from tests.deploy.ubuntu_host import converged

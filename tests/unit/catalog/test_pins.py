@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from deploy.catalog import pins
-from deploy.catalog.schema import load_catalog
+from aimachine.catalog import pins
+from aimachine.catalog.schema import load_catalog
 from tests.conftest import FIXTURES, ROOT
 
 PYPI = FIXTURES / "pypi"

@@ -8,7 +8,7 @@ import queue
 import subprocess
 import sys
 
-from deploy.configure.launcher import Progress, follow
+from aimachine.configure.launcher import Progress, follow
 
 
 class Scripted:

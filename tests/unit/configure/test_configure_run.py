@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.catalog.schema import load_catalog
-from deploy.configure.inventory import host_data
-from deploy.configure.launcher import failing_operation, outcome_from_json, progress_line
+from aimachine.catalog.schema import load_catalog
+from aimachine.configure.inventory import host_data
+from aimachine.configure.launcher import failing_operation, outcome_from_json, progress_line
 from tests.conftest import FIXTURES, ROOT, run_aimachine
 
 FAKE = {"AIMACHINE_SSH_HOST": "@fake/vm", "PYINFRA_FAKE_DELAY": "0", "PYINFRA_FAKE_DELAY_JITTER": "0"}
@@ -97,8 +97,8 @@ def test_configure_streams_progress_and_counts_changes():
 def test_inventory_lists_vms_with_an_address_and_names_the_others(tmp_path, monkeypatch, capsys):
     import dataclasses
 
-    from deploy.configure.inventory import NoAddress, inventory_hosts
-    from deploy.reach.state import update
+    from aimachine.configure.inventory import NoAddress, inventory_hosts
+    from aimachine.reach.state import update
 
     catalog = load_catalog(ROOT / "catalog.yml")
     other = dataclasses.replace(catalog.vms[0], name="vm-other", vmid=141)
@@ -130,7 +130,7 @@ def test_upgrade_driver_with_steps_is_a_usage_error():
     assert result.returncode == 2 and "--upgrade-driver runs the nvidia step alone" in result.stderr
 
 
-@pytest.mark.parametrize("deploy_file", ["deploy.py", "deploy/configure/vm.py"])
+@pytest.mark.parametrize("deploy_file", ["deploy.py", "aimachine/configure/vm.py"])
 def test_plain_pyinfra_runs_the_configuration(deploy_file):
     """The design card's line, `pyinfra inventory.py deploy`, as pyinfra 3 takes it (`deploy.py`), and the
     deploy file aimachine itself runs: the same operations, planned against the @fake connector."""

@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from deploy.configure.driver_updates import missing_holds, reboot_note, upgrade_commands
-from deploy.configure.swap import GIB, swap_commands
-from deploy.guest import parsers
-from deploy.guest.drivers import module_metapackages
+from aimachine.configure.driver_updates import missing_holds, reboot_note, upgrade_commands
+from aimachine.configure.swap import GIB, swap_commands
+from aimachine.guest import parsers
+from aimachine.guest.drivers import module_metapackages
 from tests.conftest import FIXTURES
 
 META = "linux-modules-nvidia-580-open-generic"
@@ -145,7 +145,7 @@ def _statuses(fixture: str) -> list[str]:
     *_statuses("dpkg-query.status.held-package.specinfra-pr672.txt"),
 ])
 def test_installed_check_accepts_an_installed_or_held_package(tmp_path, status):
-    from deploy.configure.driver_updates import installed_check
+    from aimachine.configure.driver_updates import installed_check
 
     ran = subprocess.run(["sh", "-c", installed_check("nvidia-driver-580-open")],
                          env=_dpkg_query_shim(tmp_path, status))
@@ -158,7 +158,7 @@ def test_the_fixtures_hold_both_states():
 
 
 def test_installed_check_refuses_a_removed_package(tmp_path):
-    from deploy.configure.driver_updates import installed_check
+    from aimachine.configure.driver_updates import installed_check
 
     ran = subprocess.run(["sh", "-c", installed_check("nvidia-driver-580-open")],
                          env=_dpkg_query_shim(tmp_path, "deinstall ok config-files"))

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.catalog.schema import load_catalog, ollama_asset
-from deploy.configure.cuda import add_key_command
-from deploy.configure.ollama import unpack_command, verify_command
-from deploy.rehearsal.payloads import build_mirror
+from aimachine.catalog.schema import load_catalog, ollama_asset
+from aimachine.configure.cuda import add_key_command
+from aimachine.configure.ollama import unpack_command, verify_command
+from aimachine.rehearsal.payloads import build_mirror
 from tests.conftest import FIXTURES, ROOT
 
 
@@ -131,7 +131,7 @@ def test_the_stand_in_vllm_says_what_the_real_wheel_says(mirror):
 def test_gpg_fingerprints_are_read_from_real_gpg_output(signing_key, tmp_path):
     """parse_gpg_fingerprints on what `gpg --show-keys --with-colons` prints here (the KeyringFingerprints
     fact's command), for the armored key and for the dearmored keyring file alike."""
-    from deploy.guest.parsers import parse_gpg_fingerprints
+    from aimachine.guest.parsers import parse_gpg_fingerprints
 
     armored, fingerprint = signing_key
     env = {**os.environ, "GNUPGHOME": str(tmp_path)}
@@ -144,7 +144,7 @@ def test_gpg_fingerprints_are_read_from_real_gpg_output(signing_key, tmp_path):
 def test_venv_versions_are_read_past_log_lines():
     """VenvVersions prints NAME==VERSION lines; a library may log on stdout first (vLLM's INFO line, from
     tests/fixtures/vllm-version.info-log-on-stdout.txt), and local versions keep their `+` part."""
-    from deploy.guest.parsers import parse_pinned_versions
+    from aimachine.guest.parsers import parse_pinned_versions
 
     logged = (FIXTURES / "vllm-version.info-log-on-stdout.txt").read_text()
     info = next(ln for ln in logged.splitlines() if ln.startswith("INFO "))

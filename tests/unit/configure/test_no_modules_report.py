@@ -15,9 +15,9 @@ import os
 import platform
 import subprocess
 
-from deploy.configure.driver_updates import installed_check
-from deploy.configure.nvidia import no_modules_report
-from deploy.guest.drivers import module_package
+from aimachine.configure.driver_updates import installed_check
+from aimachine.configure.nvidia import no_modules_report
+from aimachine.guest.drivers import module_package
 
 UBUNTU_DRIVERS = """#!/bin/sh
 [ "$1" = debug ] || exit 2

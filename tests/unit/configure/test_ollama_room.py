@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import pytest
 
-from deploy.configure import ollama
+from aimachine.configure import ollama
 
 STANDIN = r"""#!/bin/sh
 # ollama ps / ollama stop NAME, over the list of loaded models in $STATE (one name a line)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from deploy import transfers
-from deploy.configure.launcher import Outcome, Progress
-from deploy.guest.parsers import parse_fetch_check
+from aimachine import transfers
+from aimachine.configure.launcher import Outcome, Progress
+from aimachine.guest.parsers import parse_fetch_check
 
-# a status file as deploy/onvm/fetch_models.py writes it (its Progress.write), mid-download
+# a status file as aimachine/onvm/fetch_models.py writes it (its Progress.write), mid-download
 RUNNING = {"plan": "8ede110e8dc193a0", "state": "running", "bytes": 1_200_000_000, "total": 5_500_000_000,
            "fetched": 700_000_000, "resumed": 500_000_000, "rate": 11_000_000, "started": 1000.0,
            "updated": 1064.0, "current": "Qwen/Qwen2.5-7B-Instruct-AWQ/model-00001-of-00002.safetensors",

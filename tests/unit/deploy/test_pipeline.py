@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from deploy.errors import PhaseError
-from deploy.phases import Phase, format_duration, run_phases, summary_lines
+from aimachine.errors import PhaseError
+from aimachine.phases import Phase, format_duration, run_phases, summary_lines
 
 
 def fake_clock(step: float = 1.5):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.configure.base import unsupported_os
-from deploy.configure.launcher import select
-from deploy.guest import parsers
-from deploy.guest.firewall import locks_out, ufw_commands, wanted_ports
+from aimachine.configure.base import unsupported_os
+from aimachine.configure.launcher import select
+from aimachine.guest import parsers
+from aimachine.guest.firewall import locks_out, ufw_commands, wanted_ports
 from tests.conftest import FIXTURES
 
 
@@ -114,7 +114,7 @@ def test_step_selection():
 
 
 def test_fact_classes_hand_their_output_to_the_parsers():
-    from deploy.configure import facts
+    from aimachine.configure import facts
 
     assert facts.PciDriver().process(["nouveau"]) == "nouveau"
     assert facts.PciDriver().process([]) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.guest.drivers import (
+from aimachine.guest.drivers import (
     DriverChoiceError,
     choose_driver,
     install_spec,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from deploy.catalog.schema import parse_catalog
+from aimachine.catalog.schema import parse_catalog
 from tests.conftest import ROOT
 from tests.golden import (
     EXTRA_ARGS,

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from deploy.guest import parsers
-from deploy.guest.firewall import ufw_commands, ufw_source
+from aimachine.guest import parsers
+from aimachine.guest.firewall import ufw_commands, ufw_source
 from tests.harness.real_outputs import body, printed, source, transcript
 
 HOST32 = "ufw-status-verbose.host32-normalised-v6.ufw0.36.2.txt"

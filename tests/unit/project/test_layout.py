@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-PACKAGE = ROOT / "deploy"
+PACKAGE = ROOT / "aimachine"
 HEAVY = ("pyinfra", "paramiko", "proxmoxer", "requests", "jinja2")
 IMPURE = ("subprocess", "socket", "requests", "pyinfra", "paramiko", "proxmoxer", "threading")
 
@@ -56,33 +56,33 @@ def _is(imp: str, *roots: str) -> bool:
 
 
 def test_the_cli_starts_without_pyinfra_paramiko_or_proxmoxer():
-    code = ("import sys, deploy.cli.main; "
+    code = ("import sys, aimachine.cli.main; "
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
 
 
 def test_only_configure_imports_pyinfra():
-    assert _offenders("deploy", lambda name, imp: _is(imp, "pyinfra")
-                      and not _is(name, "deploy.configure")) == []
+    assert _offenders("aimachine", lambda name, imp: _is(imp, "pyinfra")
+                      and not _is(name, "aimachine.configure")) == []
 
 
 def test_configure_is_reached_only_through_its_launcher():
-    assert _offenders("deploy", lambda name, imp: _is(imp, "deploy.configure")
-                      and not _is(name, "deploy.configure")
-                      and imp not in ("deploy.configure", "deploy.configure.launcher")) == []
+    assert _offenders("aimachine", lambda name, imp: _is(imp, "aimachine.configure")
+                      and not _is(name, "aimachine.configure")
+                      and imp not in ("aimachine.configure", "aimachine.configure.launcher")) == []
 
 
 def test_guest_and_catalog_are_pure():
-    allowed = ("deploy.guest", "deploy.catalog", "deploy.errors", "deploy.pci")
-    for room in ("deploy.guest", "deploy.catalog"):
+    allowed = ("aimachine.guest", "aimachine.catalog", "aimachine.errors", "aimachine.pci")
+    for room in ("aimachine.guest", "aimachine.catalog"):
         assert _offenders(room, lambda name, imp: _is(imp, *IMPURE)
-                          or (_is(imp, "deploy") and imp != "deploy" and not _is(imp, *allowed))) == []
+                          or (_is(imp, "aimachine") and imp != "aimachine" and not _is(imp, *allowed))) == []
 
 
 def test_the_simulator_and_the_rehearsal_are_reached_from_rehearse_alone():
-    inside = ("deploy.pvesim", "deploy.rehearsal", "deploy.cli.rehearse")
-    assert _offenders("deploy", lambda name, imp: _is(imp, "deploy.pvesim", "deploy.rehearsal")
+    inside = ("aimachine.pvesim", "aimachine.rehearsal", "aimachine.cli.rehearse")
+    assert _offenders("aimachine", lambda name, imp: _is(imp, "aimachine.pvesim", "aimachine.rehearsal")
                       and not _is(name, *inside)) == []
 
 
@@ -111,16 +111,16 @@ def test_the_rules_see_a_breach(tmp_path):
     bad = PACKAGE / "guest" / "_breach_probe.py"
     bad.write_text("import pyinfra\n")
     try:
-        assert _offenders("deploy.guest", lambda name, imp: _is(imp, "pyinfra")) == [
-            "deploy.guest._breach_probe imports pyinfra"]
+        assert _offenders("aimachine.guest", lambda name, imp: _is(imp, "pyinfra")) == [
+            "aimachine.guest._breach_probe imports pyinfra"]
     finally:
         bad.unlink()
 
 
 def test_what_runs_on_the_vm_needs_only_the_standard_library():
-    """deploy/onvm/ is copied to the VM and run by its python3 before any venv exists."""
+    """aimachine/onvm/ is copied to the VM and run by its python3 before any venv exists."""
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
-    found = {f"{name} imports {imp}" for name, path in modules().items() if name.startswith("deploy.onvm")
+    found = {f"{name} imports {imp}" for name, path in modules().items() if name.startswith("aimachine.onvm")
              for imp in imports(path) if imp.split(".")[0] not in stdlib}
     assert found == set()
 

@@ -1,5 +1,5 @@
 """docs/TROUBLESHOOTING.md covers the problems admins meet, each with symptom, cause and fix, and
-quotes Terraform's own messages as terraform/main.tf words them."""
+quotes Terraform's own messages as aimachine/terraform/main.tf words them."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_upstream_issues_from_the_facts_are_cited():
 
 
 def test_terraform_messages_are_quoted_as_terraform_prints_them():
-    main = (ROOT / "terraform" / "main.tf").read_text()
+    main = (ROOT / "aimachine" / "terraform" / "main.tf").read_text()
     for words in ("IOMMU is off on node", "No PCI device", "holds another VM's state; run: terraform",
                   "No VM named", "the catalog has:"):
         assert words in main and words in GUIDE, words

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.errors import PhaseError
-from deploy.proxmox.credentials import credentials_from_env
+from aimachine.errors import PhaseError
+from aimachine.proxmox.credentials import credentials_from_env
 
 GOOD = {"PROXMOX_VE_ENDPOINT": "https://192.168.0.19:8006/",
         "PROXMOX_VE_API_TOKEN": " aimachine@pve!deploy=5d6a3f2e-1c2b-4d3e-8f40-0123456789ab "}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.catalog.schema import load_catalog
-from deploy.proxmox import gpu_state
-from deploy.proxmox.messages import translate
+from aimachine.catalog.schema import load_catalog
+from aimachine.proxmox import gpu_state
+from aimachine.proxmox.messages import translate
 from tests.conftest import ROOT
 
 VM = load_catalog(ROOT / "catalog.yml").vms[0]

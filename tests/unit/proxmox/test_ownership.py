@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.errors import PhaseError
-from deploy.proxmox import ownership as own
+from aimachine.errors import PhaseError
+from aimachine.proxmox import ownership as own
 
 RESOURCES = [{"vmid": 120, "name": "gaming", "status": "running", "type": "qemu"},
              {"vmid": "140", "name": "vm-llm-aimachine", "status": "stopped", "type": "qemu"},

@@ -1,5 +1,5 @@
 """The privileges a deploy needs: where Proxmox checks them, how they are judged, how they are granted,
-what a 403 in the boot phase does, and that the README lists exactly the tool's one constant."""
+what a 403 in the boot phase does, and that docs/proxmox-host.md lists exactly the tool's one constant."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from deploy.catalog.schema import load_catalog
-from deploy.errors import PhaseError
-from deploy.proxmox import preflight as pf
-from deploy.proxmox import privileges as privs
-from deploy.proxmox.api import ApiError
-from deploy.proxmox.messages import denied
-from deploy.proxmox.provision import Run, boot
+from aimachine.catalog.schema import load_catalog
+from aimachine.errors import PhaseError
+from aimachine.proxmox import preflight as pf
+from aimachine.proxmox import privileges as privs
+from aimachine.proxmox.api import ApiError
+from aimachine.proxmox.messages import denied
+from aimachine.proxmox.provision import Run, boot
 from tests.conftest import ROOT
 from tests.pve_sim.cli_env import least_privileges, write_catalog
 
@@ -180,12 +180,12 @@ def test_boot_keeps_waiting_on_other_agent_errors(cat) -> None:
 
 @pytest.mark.parametrize("major", [8, 9])
 def test_readme_shows_the_setup_commands_of_each_version(major) -> None:
-    """The README's commands for PVE 8 and 9 are what `aimachine token-setup` prints for the shipped
-    catalog, and name no privilege the version does not know."""
-    from deploy.pvesim.access import privileges_of
+    """The commands for PVE 8 and 9 in docs/proxmox-host.md are what `aimachine token-setup` prints for the
+    shipped catalog, and name no privilege the version does not know."""
+    from aimachine.pvesim.access import privileges_of
 
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## What you need on the Proxmox side", 1)[1].split("\n## ", 1)[0]
+    readme = (ROOT / "docs" / "proxmox-host.md").read_text()
+    section = readme.split("# What you need on the Proxmox side", 1)[1].split("\n## ", 1)[0]
     block = section.split(f"Proxmox VE {major}:", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     cat = load_catalog(ROOT / "catalog.yml")
     expected = privs.setup_commands(privs.names(privs.needed(cat, cat.vms[0], major)))
@@ -195,7 +195,7 @@ def test_readme_shows_the_setup_commands_of_each_version(major) -> None:
 
 
 def test_readme_explains_every_privilege() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "proxmox-host.md").read_text()
     table = readme.split("| privilege | checked on | why |", 1)[1].split("\n\n", 1)[0]
     cat = load_catalog(ROOT / "catalog.yml")
     for major in (8, 9):

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.catalog.schema import load_catalog
-from deploy.errors import PhaseError
-from deploy.proxmox import preflight as pf
-from deploy.proxmox.cloudinit import read_public_key, render_user_data, snippet_volume
-from deploy.proxmox.credentials import credentials_from_env
-from deploy.proxmox.messages import translate
-from deploy.reach.address import agent_ipv4
+from aimachine.catalog.schema import load_catalog
+from aimachine.errors import PhaseError
+from aimachine.proxmox import preflight as pf
+from aimachine.proxmox.cloudinit import read_public_key, render_user_data, snippet_volume
+from aimachine.proxmox.credentials import credentials_from_env
+from aimachine.proxmox.messages import translate
+from aimachine.reach.address import agent_ipv4
 from tests.pve_sim.cli_env import PUBLIC_KEY, write_catalog
 from tests.pve_sim.fixture import healthy_state
 

@@ -1,4 +1,4 @@
-"""The simulator is true to the official Proxmox VE API schema (deploy/pvesim/api-schema/, pve-docs
+"""The simulator is true to the official Proxmox VE API schema (aimachine/pvesim/api-schema/, pve-docs
 apidata.js of PVE 8.4.2 and 9.1.3): every route it serves exists in both versions with the same method,
 the parameters it reads are the schema's, and requests are verified the way PVE verifies them."""
 
@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from deploy.pvesim import routes, schema, server  # noqa: F401 (server imports the route modules)
+from aimachine.pvesim import routes, schema, server  # noqa: F401 (server imports the route modules)
 
 SERVED = [(r.method, r.path, r.handler) for r in routes.ROUTES]
 

@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 
-from deploy.pvesim.server import serve
+from aimachine.pvesim.server import serve
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-from deploy.reach.ssh import SshTarget
+from aimachine.reach.ssh import SshTarget
 
 
 def test_ssh_command_is_batch_mode_key_only_and_bounded():
@@ -15,7 +15,7 @@ def test_forget_host_key_removes_only_that_host(tmp_path):
 
     import pytest
 
-    from deploy.reach.ssh import forget_host_key
+    from aimachine.reach.ssh import forget_host_key
 
     if not shutil.which("ssh-keygen"):
         pytest.skip("ssh-keygen is not installed")

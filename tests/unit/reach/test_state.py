@@ -1,4 +1,4 @@
-from deploy.reach import state
+from aimachine.reach import state
 
 
 def test_address_round_trip(tmp_path, monkeypatch):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deploy.rehearsal import guest as nspawn
+from aimachine.rehearsal import guest as nspawn
 
 
 def test_not_root_is_a_reason(monkeypatch):

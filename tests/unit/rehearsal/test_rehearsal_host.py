@@ -8,9 +8,9 @@ import sys
 
 import yaml
 
-from deploy.catalog.schema import load_catalog, parse_catalog
-from deploy.rehearsal.catalog_copy import GuestSettings, rehearsal_catalog
-from deploy.rehearsal.host import SCENARIOS, host_state, import_image
+from aimachine.catalog.schema import load_catalog, parse_catalog
+from aimachine.rehearsal.catalog_copy import GuestSettings, rehearsal_catalog
+from aimachine.rehearsal.host import SCENARIOS, host_state, import_image
 from tests.conftest import ROOT
 
 CAT = load_catalog(ROOT / "catalog.yml")
@@ -57,8 +57,9 @@ def test_the_catalog_copy_changes_only_what_a_rehearsal_cannot_take(tmp_path):
 
 
 def test_the_real_deploy_never_imports_the_simulator_or_the_rehearsal():
-    code = ("import sys, deploy.cli.main, deploy.deploy, deploy.proxmox.provision, deploy.proxmox.preflight; "
+    code = ("import sys, aimachine.cli.main, aimachine.deploy, aimachine.proxmox.provision, "
+            "aimachine.proxmox.preflight; "
             "print([m for m in sys.modules "
-            "if m.startswith(('deploy.pvesim', 'deploy.rehearsal', 'trustme'))])")
+            "if m.startswith(('aimachine.pvesim', 'aimachine.rehearsal', 'trustme'))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ BUILD = ROOT / "tools" / "build.sh"
 
 
 def _pins() -> dict[str, str]:
-    lines = (ROOT / "tools" / "pins.env").read_text().splitlines()
+    lines = (ROOT / "aimachine" / "tools" / "pins.env").read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
@@ -44,7 +44,7 @@ def test_without_go_it_names_what_it_needs(tmp_path: Path) -> None:
 def test_one_place_pins_the_versions() -> None:
     pins = _pins()
     assert pins["BPG_PROVIDER_VERSION"] == "0.111.1"
-    tf = (ROOT / "terraform" / "versions.tf").read_text()
+    tf = (ROOT / "aimachine" / "terraform" / "versions.tf").read_text()
     assert '"~> 0.111"' in tf, "the module's constraint admits the pinned provider"
     assert "0.111.1" not in BUILD.read_text(), "build.sh reads the versions, it does not repeat them"
 

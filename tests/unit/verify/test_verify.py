@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from deploy.verify import judges as j
-from deploy.verify.judges import Output
+from aimachine.verify import judges as j
+from aimachine.verify.judges import Output
 from tests.conftest import FIXTURES, run_aimachine
 from tests.harness.real_outputs import replay_verify
 

@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from deploy.verify import checks as v
-from deploy.verify import judges as j
-from deploy.verify.judges import Output
+from aimachine.verify import checks as v
+from aimachine.verify import judges as j
+from aimachine.verify.judges import Output
 from tests.conftest import FIXTURES
 from tests.harness.real_outputs import body, printed, replay_verify
 

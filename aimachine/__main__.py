@@ -1,0 +1,3 @@
+from aimachine.cli.main import main
+
+main()

@@ -1,3 +1,0 @@
-from deploy.cli.main import main
-
-main()
