@@ -135,3 +135,14 @@ def test_the_fast_tier_builds_no_venv_and_boots_no_container():
     found = [f"{path.relative_to(ROOT)}:{n}" for path in paths
              for n, line in enumerate(path.read_text().splitlines(), 1) if SLOW.search(line)]
     assert found == []
+
+
+def test_the_package_is_aimachine_and_nothing_else_is_called_deploy():
+    """The package was `deploy`, beside deploy/deploy.py, deploy/cli/deploy.py and ./deploy.py (pip warned
+    about the clash); ./deploy.py stays: it is pyinfra's deploy file, `pyinfra inventory.py deploy.py`."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["aimachine*"]
+    assert project["project"]["scripts"]["aimachine"] == "aimachine.cli.main:main"
+    assert not (ROOT / "deploy").exists()
