@@ -28,7 +28,7 @@ from tests.bdd.world import (
     unit_starts,
     write_sim_catalog,
 )
-from tests.conftest import FIXTURES, ROOT, run_aimachine
+from tests.conftest import ADMIN_KEY, FIXTURES, ROOT, run_aimachine
 from tests.deploy.fakehost import run_fake
 from tests.deploy.ubuntu_host import fresh
 from tests.harness.terraform_tools import require_tools
@@ -466,7 +466,10 @@ def entry_complete(world: World) -> None:
 @then("the catalog is valid YAML and passes validation")
 def catalog_valid(world: World) -> None:
     assert isinstance(yaml.safe_load((ROOT / "catalog.yml").read_text()), dict)
-    result = run_aimachine("catalog", "validate", "--catalog", str(ROOT / "catalog.yml"))
+    home = world.tmp / "home"  # as the admin's machine has it: the key the catalog names exists
+    (home / ".ssh").mkdir(parents=True, exist_ok=True)
+    (home / ".ssh" / "id_ed25519.pub").write_text(ADMIN_KEY)
+    result = run_aimachine("catalog", "validate", "--catalog", str(ROOT / "catalog.yml"), env={"HOME": str(home)})
     assert result.returncode == 0 and f"{VM_NAME} (140)" in result.stdout
 
 
