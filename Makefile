@@ -40,8 +40,8 @@ setup: $(BIN)/.installed ## Create .venv and install aimachine (editable) with t
 WHEELHOUSE ?= $(HOME)/.cache/aimachine/wheels
 export AIMACHINE_WHEELHOUSE := $(WHEELHOUSE)
 $(WHEELHOUSE)/.filled: pyproject.toml constraints.txt $(BIN)/.installed
-	$(BIN)/python -m pip wheel -q -w $(WHEELHOUSE) -c constraints.txt . 'setuptools>=77'
-	@rm -f $(WHEELHOUSE)/aimachine-*.whl
+	$(BIN)/python -m pip wheel -q -w $(WHEELHOUSE) -c constraints.txt 'setuptools>=77' \
+	  $$($(BIN)/python -c 'from importlib.metadata import requires; print(*[r for r in requires("aimachine") if "extra ==" not in r])')
 	@touch $@
 
 wheelhouse: $(WHEELHOUSE)/.filled ## Fill ~/.cache/aimachine/wheels with aimachine's dependencies (for the wheel install test)
