@@ -13,14 +13,21 @@ from aimachine.catalog.schema import Vm
 MIB = 1024**2
 
 
+def known_sizes(vm: Vm, listed: dict[str, int] | None = None) -> dict[str, int]:
+    """Each model's size in bytes: what the VM's `ollama list` shows (LISTED), else the catalog's
+    services.ollama.model_sizes_mb (as `ollama list` writes MB: 10**6 bytes)."""
+    return {**{m: mb * 10**6 for m, mb in vm.services.ollama.model_sizes_mb.items()}, **(listed or {})}
+
+
 def _size(sizes: dict[str, int], model: str) -> int | None:
     full = model if ":" in model else f"{model}:latest"
     return sizes.get(model, sizes.get(full))
 
 
-def overcommit(vm: Vm, sizes: dict[str, int]) -> str | None:
-    """A warning when vLLM's share and the largest models Ollama may hold at once (SIZES in bytes, by
-    name) exceed the card's memory (gpu.min_memory_mib); None when they fit or nothing is known."""
+def overcommit(vm: Vm, listed: dict[str, int] | None = None) -> str | None:
+    """A warning when vLLM's share and the largest models Ollama may hold at once (their known_sizes)
+    exceed the card's memory (gpu.min_memory_mib); None when they fit or nothing is known."""
+    sizes = known_sizes(vm, listed)
     vllm, ollama = vm.services.vllm, vm.services.ollama
     if not (vllm.enabled and ollama.enabled and ollama.models):
         return None
@@ -39,6 +46,7 @@ def overcommit(vm: Vm, sizes: dict[str, int]) -> str | None:
             "services.ollama.max_loaded_models")
 
 
-def unknown_sizes(vm: Vm, sizes: dict[str, int]) -> list[str]:
+def unknown_sizes(vm: Vm, listed: dict[str, int] | None = None) -> list[str]:
     """The catalog's Ollama models whose size is not known (not counted above)."""
+    sizes = known_sizes(vm, listed)
     return [m for m in vm.services.ollama.models if _size(sizes, m) is None]

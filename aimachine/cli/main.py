@@ -99,8 +99,7 @@ def catalog_validate(catalog_path: str) -> None:
     names = ", ".join(f"{vm.name} ({vm.vmid})" for vm in cat.vms)
     click.echo(f"{catalog_path}: ok: {len(cat.vms)} VM{'s' if len(cat.vms) != 1 else ''}: {names}")
     for vm in cat.vms:
-        sizes = {m: mb * 10**6 for m, mb in vm.services.ollama.model_sizes_mb.items()}
-        if warning := overcommit(vm, sizes):
+        if warning := overcommit(vm):
             click.echo(f"warn {vm.name}: {warning}")
 
 

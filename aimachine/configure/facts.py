@@ -121,9 +121,10 @@ class KeyringFingerprints(FactBase):
 
 
 class OllamaModels(FactBase):
-    """Models the running Ollama holds; [] when it is not running."""
+    """The models the running Ollama holds, each with its size in bytes (`ollama list`'s SIZE; None for a
+    cloud model's `-`); {} when it is not running."""
 
-    default = list
+    default = dict
 
     def command(self, bind: str) -> str:
         return (
@@ -131,17 +132,10 @@ class OllamaModels(FactBase):
             "/usr/local/bin/ollama list 2>/dev/null || true; fi"
         )
 
-    def process(self, output: list[str]) -> list[str]:
-        return parsers.parse_ollama_list(_text(output))
-
-
-class OllamaModelSizes(OllamaModels):
-    """Each model the running Ollama holds: its size in bytes (`ollama list`'s SIZE); {} when not running."""
-
-    default = dict
-
-    def process(self, output: list[str]) -> dict[str, int]:
-        return parsers.parse_ollama_sizes(_text(output))
+    def process(self, output: list[str]) -> dict[str, int | None]:
+        text = _text(output)
+        sizes = parsers.parse_ollama_sizes(text)
+        return {name: sizes.get(name) for name in parsers.parse_ollama_list(text)}
 
 
 class SshClientAddress(FactBase):

@@ -148,11 +148,10 @@ def read_in_background(stream: IO[str]) -> Lines:
     return lines
 
 
-def follow(stream: IO[str] | Lines, on_line: Callable[[str], bool], on_silence: Callable[[], None],
+def follow(lines: Lines, on_line: Callable[[str], bool], on_silence: Callable[[], None],
            interval: float = HEARTBEAT_S, clock: Callable[[], float] = time.monotonic) -> None:
-    """Feed each line of STREAM to ON_LINE until it ends; call ON_SILENCE after every INTERVAL seconds
-    (on CLOCK) in which ON_LINE showed nothing. STREAM may be a Lines source already (the tests' own)."""
-    lines = stream if hasattr(stream, "get") else read_in_background(stream)
+    """Feed each of LINES to ON_LINE until they end; call ON_SILENCE after every INTERVAL seconds (on
+    CLOCK) in which ON_LINE showed nothing."""
     deadline = clock() + interval
     while True:
         try:
@@ -265,7 +264,7 @@ def configure(catalog_path: str, vm_name: str, dry: bool = False, steps: str | N
         log.append(line)
         return progress.line(line)
 
-    follow(proc.stderr, on_line, progress.heartbeat, heartbeat_s)
+    follow(read_in_background(proc.stderr), on_line, progress.heartbeat, heartbeat_s)
     progress.close()
     reader.join()
     stdout = "".join(out)

@@ -17,7 +17,7 @@ from pyinfra.operations import files, server
 from aimachine.catalog.gpu_budget import overcommit
 from aimachine.catalog.schema import Services
 from aimachine.configure.common import download_cache, ensure_packages
-from aimachine.configure.facts import OllamaModels, OllamaModelSizes, OllamaVersion
+from aimachine.configure.facts import OllamaModels, OllamaVersion
 from aimachine.configure.launcher import NOTE
 from aimachine.configure.services import AroundRestart, managed_service, service_user
 from aimachine.guest import parsers
@@ -137,8 +137,7 @@ def ollama() -> None:
     if not cfg.enabled:
         return
     present = host.get_fact(OllamaModels, bind=cfg.bind)
-    sizes = {m: mb * 10**6 for m, mb in cfg.model_sizes_mb.items()}
-    if warning := overcommit(host.data.vm, {**sizes, **host.get_fact(OllamaModelSizes, bind=cfg.bind)}):
+    if warning := overcommit(host.data.vm, {m: size for m, size in present.items() if size is not None}):
         logger.warning(NOTE + warning)
     for model in cfg.models:
         if not parsers.has_model(present, model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from aimachine import pci
@@ -103,7 +103,7 @@ def parse_ollama_sizes(output: str) -> dict[str, int]:
     return sizes
 
 
-def has_model(present: list[str], wanted: str) -> bool:
+def has_model(present: Collection[str], wanted: str) -> bool:
     """`llama3.1` is listed by Ollama as `llama3.1:latest`."""
     full = wanted if ":" in wanted else f"{wanted}:latest"
     return full in present or wanted in present

@@ -8,7 +8,7 @@ import queue
 import subprocess
 import sys
 
-from aimachine.configure.launcher import Progress, follow
+from aimachine.configure.launcher import Progress, follow, read_in_background
 
 
 class Scripted:
@@ -70,7 +70,7 @@ def test_a_real_process_is_followed_to_its_end():
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
     shown: list[str] = []
     progress = Progress(shown.append)
-    follow(proc.stderr, progress.line, lambda: None, interval=60)
+    follow(read_in_background(proc.stderr), progress.line, lambda: None, interval=60)
     proc.wait()
     assert shown == [f"  base | op {i}" for i in range(3)]
 
