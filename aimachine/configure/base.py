@@ -14,14 +14,13 @@ from aimachine.configure.facts import CloudInitStatus, PciDevices
 from aimachine.configure.launcher import NOTE
 from aimachine.configure.swap import swap_file
 from aimachine.guest import parsers
+from aimachine.guest.apt_calls import BASE_PACKAGES
 from aimachine.guest.rendered import apt_files
 
 SUPPORTED_UBUNTU = ("24.04",)
 # `cloud-init status` while it still works; `done`, `disabled` and `error` are final (waiting on an
 # error would count as a change on every run)
 CLOUD_INIT_BUSY = ("running", "not started", "not run")
-BASE_PACKAGES = ["curl", "ca-certificates", "zstd", "gnupg", "pciutils", "qemu-guest-agent",
-                 "ubuntu-drivers-common"]
 
 
 def unsupported_os(distro: dict | None) -> str | None:

@@ -11,7 +11,8 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, python
 
-from aimachine.configure.facts import APT_LOCK_WAIT, FileDigests
+from aimachine.configure.facts import FileDigests
+from aimachine.guest.apt_calls import APT_LOCK_WAIT
 from aimachine.guest.parsers import FileDigest
 from aimachine.guest.rendered import ManagedFile
 

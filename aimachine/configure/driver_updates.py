@@ -19,15 +19,12 @@ from pyinfra.api import State
 from pyinfra.api.host import Host
 from pyinfra.operations import python, server
 
-from aimachine.configure.common import APT_LOCK_WAIT, stop
+from aimachine.configure.common import stop
 from aimachine.configure.facts import AptHolds, AptPolicy
 from aimachine.configure.launcher import NOTE
 from aimachine.guest import parsers
+from aimachine.guest.apt_calls import APT_LOCK_WAIT, UBUNTU_DRIVERS
 from aimachine.guest.drivers import install_spec, kernel_metapackages, module_metapackages
-from aimachine.guest.rendered import APT_NO_RECOMMENDS
-
-# ubuntu-drivers takes no option against Recommends; apt reads this file in addition to its own
-UBUNTU_DRIVERS = f"APT_CONFIG={APT_NO_RECOMMENDS} ubuntu-drivers"
 
 
 def _names(packages: list[str]) -> str:

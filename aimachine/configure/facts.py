@@ -7,8 +7,7 @@ import shlex
 from pyinfra.api import FactBase
 
 from aimachine.guest import parsers
-
-APT_LOCK_WAIT = "-o DPkg::Lock::Timeout=300"  # first boot: unattended-upgrades may hold the lock
+from aimachine.guest.apt_calls import APT_LOCK_WAIT
 
 
 def _text(output: list[str]) -> str:

@@ -23,6 +23,7 @@ from aimachine.configure.common import ConfigureStop, any_changed, ensure_packag
 from aimachine.configure.facts import ModelsFetched
 from aimachine.configure.launcher import NOTE
 from aimachine.configure.services import service_user
+from aimachine.guest.apt_calls import MODEL_FETCH_PACKAGES
 from aimachine.guest.rendered import (
     MODELS_FETCHER,
     MODELS_SERVICE,
@@ -62,7 +63,7 @@ def models() -> None:
 
 def start_model_fetch(vllm: Vllm) -> None:
     """The fetcher, its plan and unit on the VM, and the unit started (it runs on by itself)."""
-    ensure_packages(["python3"], "Python for the model fetcher")
+    ensure_packages(MODEL_FETCH_PACKAGES, "Python for the model fetcher")
     vllm_home(vllm)
     written = put_files(model_fetch_files(vllm))
     if written:

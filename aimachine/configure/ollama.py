@@ -21,6 +21,7 @@ from aimachine.configure.facts import OllamaModels, OllamaVersion
 from aimachine.configure.launcher import NOTE
 from aimachine.configure.services import AroundRestart, managed_service, service_user
 from aimachine.guest import parsers
+from aimachine.guest.apt_calls import DOWNLOAD_PACKAGES
 from aimachine.guest.rendered import ollama_files, probe_url
 
 
@@ -125,7 +126,7 @@ def make_room_for_vllm(services: Services) -> AroundRestart | None:
 @deploy("ollama")
 def ollama() -> None:
     cfg = host.data.vm.services.ollama
-    ensure_packages(["curl", "zstd", "ca-certificates"], "download tools")
+    ensure_packages(DOWNLOAD_PACKAGES, "download tools")
     service_user("ollama", "/usr/share/ollama", shell="/bin/false")
     unpacked = ()
     if host.get_fact(OllamaVersion) != cfg.version:

@@ -9,6 +9,7 @@ from pyinfra.operations import server
 
 from aimachine.configure.common import ensure_packages, put_files, stop
 from aimachine.configure.facts import SshClientAddress, UfwStatus
+from aimachine.guest.apt_calls import SECURITY_PACKAGES
 from aimachine.guest.firewall import SERVICE_PORTS, locks_out, ufw_commands, wanted_ports
 from aimachine.guest.rendered import SSHD_DROPIN, split_bind, sshd_dropin
 
@@ -16,7 +17,7 @@ from aimachine.guest.rendered import SSHD_DROPIN, split_bind, sshd_dropin
 @deploy("security")
 def security() -> None:
     vm = host.data.vm
-    ensure_packages(["openssh-server", "ufw"], "sshd and the firewall")
+    ensure_packages(SECURITY_PACKAGES, "sshd and the firewall")
     for dropin in put_files([sshd_dropin()]):  # written only when it differs
         # A broken config must never reach a running sshd: the drop-in goes again when the check fails.
         server.shell(

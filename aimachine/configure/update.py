@@ -16,15 +16,11 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File
 from pyinfra.operations import server
 
-from aimachine.configure.common import APT_LOCK_WAIT
 from aimachine.configure.reboot import reboot_and_wait, reboot_required
+from aimachine.guest.apt_calls import APT_LOCK_WAIT, FIRST_BOOT_UPGRADE
 from aimachine.guest.drivers import installed_open_driver
 
 FIRST_BOOT_DONE = "/var/lib/aimachine/first-boot-update.done"
-# needrestart (Ubuntu) would restart services, sshd among them, in the middle of the run: the reboot
-# that follows a kernel update restarts everything anyway
-UPGRADE = (f"DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get -q -y {APT_LOCK_WAIT} "
-           "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade")
 WAIT_FOR_CLOUD_INIT = "cloud-init status --wait >/dev/null 2>&1 || true"
 
 
@@ -34,7 +30,7 @@ def update() -> None:
     if not host.get_fact(File, path=FIRST_BOOT_DONE):
         upgraded = server.shell(
             name="First-boot update: every package, the kernel included, to the newest (dist-upgrade)",
-            commands=[f"apt-get -q {APT_LOCK_WAIT} update", UPGRADE,
+            commands=[f"apt-get -q {APT_LOCK_WAIT} update", FIRST_BOOT_UPGRADE,
                       f"mkdir -p /var/lib/aimachine && date -u +%FT%TZ > {FIRST_BOOT_DONE}"],
         )
     # Once the driver is in, a pending reboot is the admin's to schedule: a re-run never reboots.

@@ -18,6 +18,7 @@ from aimachine.configure.launcher import select
 from aimachine.configure.models import model_missing, start_model_fetch, vllm_home, wait_for_model
 from aimachine.configure.ollama import make_room_for_vllm
 from aimachine.configure.services import managed_service
+from aimachine.guest.apt_calls import vllm_packages
 from aimachine.guest.rendered import VLLM_VENV, vllm_unit
 
 
@@ -47,9 +48,7 @@ def torch_reinstall_command(version: str, index_url: str, venv: str = VLLM_VENV)
 @deploy("vllm")
 def vllm() -> None:
     cfg = host.data.vm.services.vllm
-    # Triton (under vLLM) compiles a small C launcher at the first start: a compiler and Python.h;
-    # curl for the unit's health wait
-    ensure_packages([f"python{cfg.python}-venv", f"python{cfg.python}-dev", "gcc", "libc6-dev", "curl"],
+    ensure_packages(vllm_packages(cfg.python),
                     f"Python {cfg.python} venv support, a C compiler for Triton, curl")
     vllm_home(cfg)
     pip.venv(name=f"venv {VLLM_VENV} (Python {cfg.python})", path=VLLM_VENV, python=f"python{cfg.python}")

@@ -57,10 +57,15 @@ def key_file_problems(catalog: Catalog) -> list[str]:
 
 def render_user_data(vm: Vm, public_key: str) -> str:
     """User-data: the login user with the key (no password), the guest agent, host name = VM name."""
+    return cloud_config(vm.name, vm.login.user, public_key)
+
+
+def cloud_config(hostname: str, user: str, public_key: str) -> str:
+    """The #cloud-config text of render_user_data, from its three inputs (the test host renders it too)."""
     doc = {
-        "hostname": vm.name,
+        "hostname": hostname,
         "manage_etc_hosts": True,
-        "users": [{"name": vm.login.user, "groups": ["adm", "sudo"], "shell": "/bin/bash",
+        "users": [{"name": user, "groups": ["adm", "sudo"], "shell": "/bin/bash",
                    "sudo": "ALL=(ALL) NOPASSWD:ALL", "lock_passwd": True,
                    "ssh_authorized_keys": [public_key]}],
         "ssh_pwauth": False,
@@ -68,7 +73,9 @@ def render_user_data(vm: Vm, public_key: str) -> str:
         "package_update": True,
         # the configure step's facts read these before any of its operations could install them
         "packages": ["qemu-guest-agent", "ubuntu-drivers-common", "pciutils"],
-        "runcmd": [["systemctl", "enable", "--now", "qemu-guest-agent"]],
+        # start, not enable: on noble the unit is static (udev starts it when the virtio port appears at
+        # boot); the package arrives after that, so this boot needs the start
+        "runcmd": [["systemctl", "start", "qemu-guest-agent"]],
     }
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=1000)
 

@@ -1,23 +1,25 @@
-"""A real Debian host (systemd as PID 1) in its own network namespace, reachable over SSH: the VM of
+"""A real Ubuntu 24.04 host (systemd as PID 1) in its own network namespace, reachable over SSH: the VM of
 the tests and of `aimachine rehearse`.
 
-debootstrap builds one base per cache key (suite, mirror, packages) and keeps it between runs
-(/var/tmp/aimachine-nspawn, like the tools' cache); each guest boots a copy of it (what `--ephemeral`
-would copy, but kept across the guest's own reboots: nspawn exits with 133 when the guest reboots, and
-the guest is started again on the same copy) with `--network-veth`, so every guest starts pristine, is
-removed when it stops, and has its own network stack: a firewall rule or a listener in it never touches
-the machine it runs on. The host side of the
-veth gets NET.host_ip/30, the guest NET.target_ip (bound into the guest, so the cached base is the same
-for every net); the guest reaches the Debian mirror through a masquerade rule in our own nft table,
-removed on stop. The tests and the rehearsal use different nets, so both can run at once.
+noble_base.py builds its root once per cache key (/var/tmp/aimachine-nspawn, like the tools' cache);
+each guest boots a copy of it (what `--ephemeral` would copy, but kept across the guest's own reboots:
+nspawn exits with 133 when the guest reboots, and the guest is started again on the same copy) with
+`--network-veth`, so every guest starts pristine, is removed when it stops, and has its own network
+stack: a firewall rule or a listener in it never touches the machine it runs on. The host side of the
+veth gets NET.host_ip/30, the guest NET.target_ip (bound into the guest, so the cached root is the same
+for every net). The guest has no route out: its apt reaches Ubuntu's archive only through the archive
+cache (archive_cache.py) on NET.host_ip, which in the tests serves from the cache alone.
+
+Real cloud-init processes the user-data the product renders (a NoCloud seed bound in): it creates the
+login user with the key, installs the packages and starts the guest agent. The VM's PCI bus, with the
+RTX 5060 Ti on it, is bound at /sys/bus/pci (vm_sysfs.py), so lspci and ubuntu-drivers see the card;
+there is no GPU behind it. The tests and the rehearsal use different nets, so both can run at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -25,121 +27,47 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from aimachine.proxmox.cloudinit import cloud_config
 from aimachine.reach.ssh import SshTarget, run
-
-SUITE = "bookworm"
-PACKAGES = (
-    "systemd",
-    "systemd-sysv",
-    "openssh-server",
-    "python3",
-    "sudo",
-    "dbus",
-    "iproute2",
-    "ca-certificates",
-    # the host resolves its own name, as Ubuntu's systemd-resolved does (sudo looks it up on every call:
-    # without it each sudo waits for DNS and says "unable to resolve host")
-    "libnss-myhostname",
-)
+from aimachine.rehearsal import archive_cache, noble_base, vm_sysfs
 
 
 @dataclass(frozen=True)
 class Net:
-    """A guest's machine name, /30 and nft table: one per concurrent user of the harness."""
+    """A guest's machine name and /30: one per concurrent user of the harness."""
 
     name: str
     host_ip: str
     target_ip: str
-    nft_table: str
 
     def network_file(self) -> str:
-        return f"[Match]\nName=host0\n\n[Network]\nAddress={self.target_ip}/30\nGateway={self.host_ip}\n"
+        return f"[Match]\nName=host0\n\n[Network]\nAddress={self.target_ip}/30\n"
+
+    def apt_proxy(self) -> str:
+        return f'Acquire::http::Proxy "http://{self.host_ip}:{archive_cache.PORT}/";\n'
 
 
-TEST_NET = Net("aimtest", "10.213.0.1", "10.213.0.2", "aimachine_test_nat")
-REHEARSAL_NET = Net("aimrehearse", "10.213.1.1", "10.213.1.2", "aimachine_rehearse_nat")
+TEST_NET = Net("aimtest", "10.213.0.1", "10.213.0.2")
+REHEARSAL_NET = Net("aimrehearse", "10.213.1.1", "10.213.1.2")
 HOST_IP, TARGET_IP = TEST_NET.host_ip, TEST_NET.target_ip
-CACHE_ENV = "AIMACHINE_NSPAWN_CACHE"
 ADMIN = "ubuntu"  # the login user, as on the Ubuntu cloud image
-NEEDED = ("systemd-nspawn", "debootstrap", "nft", "ip", "ssh", "ssh-keygen", "zstd")
+NEEDED = ("systemd-nspawn", "debootstrap", "ip", "ssh", "ssh-keygen", "zstd", "dpkg-deb")
 
 
 def unavailable_reason() -> str | None:
     """Why the harness cannot run here, or None when it can."""
     if os.geteuid() != 0:
-        return "needs root (systemd-nspawn, veth and nft need it); CI runs as root"
+        return "needs root (systemd-nspawn and veth need it); CI runs as root"
     missing = [tool for tool in NEEDED if not shutil.which(tool)]
     if missing:
         return (
             f"missing {', '.join(missing)}: apt-get install systemd-container debootstrap "
-            "nftables iproute2 openssh-client zstd (CI installs them)"
+            "iproute2 openssh-client zstd dpkg (CI installs them)"
         )
     return None
-
-
-def host_mirror() -> str:
-    """The Debian mirror this machine already uses, so debootstrap needs no other network."""
-    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
-        with contextlib.suppress(OSError):
-            found = re.search(r"https?://\S+/debian/?(?=\s|$)", path.read_text(), re.MULTILINE)
-            if found:
-                return found.group(0)
-    return "http://deb.debian.org/debian"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV, "/var/tmp/aimachine-nspawn"))
-
-
-def build_base(mirror: str | None = None) -> Path:
-    """debootstrap the base once per cache key; later calls return the cached root."""
-    mirror = mirror or host_mirror()
-    key = hashlib.sha256(f"{SUITE} {mirror} {','.join(PACKAGES)}".encode()).hexdigest()[:12]
-    root = cache_dir() / f"{SUITE}-{key}"
-    if (root / ".complete").exists():
-        if not (root / f"home/{ADMIN}").exists():
-            _add_admin(root)
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    log = cache_dir() / f"{SUITE}-{key}.log"
-    with log.open("w") as out:
-        done = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root), mirror],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    if done.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"debootstrap failed ({done.returncode}); see {log}")
-    net = root / "etc/systemd/network"
-    net.mkdir(parents=True, exist_ok=True)
-    (net / "10-host0.network").write_text(TEST_NET.network_file())  # each boot binds its own over it
-    subprocess.run(
-        ["systemctl", f"--root={root}", "enable", "systemd-networkd"], capture_output=True, check=False
-    )
-    for stale in ("var/lib/apt/lists", "var/cache/apt/archives"):
-        for item in (root / stale).glob("*"):
-            if item.is_file():
-                item.unlink()
-    _add_admin(root)
-    (root / ".complete").touch()
-    return root
-
-
-def _add_admin(root: Path) -> None:
-    """The login user the deploy uses (as on the cloud image): sudo without password, key from a bind."""
-    subprocess.run(["chroot", str(root), "useradd", "-m", "-s", "/bin/bash", ADMIN], check=True)
-    (root / "etc/sudoers.d/90-admin").write_text(f"{ADMIN} ALL=(ALL) NOPASSWD:ALL\n")
-    (root / "etc/sudoers.d/90-admin").chmod(0o440)
-    subprocess.run(
-        ["chroot", str(root), "install", "-d", "-m", "700", "-o", ADMIN, "-g", ADMIN, f"/home/{ADMIN}/.ssh"],
-        check=True,
-    )
 
 
 @dataclass
@@ -150,6 +78,7 @@ class NspawnHost:
     user: str
     key: Path
     known_hosts: Path
+    archive_misses: list[str] = field(default_factory=list)  # what apt asked for beyond the cache
 
     def ssh(self, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
         target = SshTarget(self.address, self.user, key_file=str(self.key),
@@ -195,13 +124,16 @@ class _Guest:
 
 
 @contextlib.contextmanager
-def booted(work: Path, binds: dict[str, str] | None = None, net: Net = TEST_NET) -> Iterator[NspawnHost]:
-    """Boot a copy of the base in its own network namespace; always stop it and remove the copy.
+def booted(work: Path, binds: dict[str, str] | None = None, net: Net = TEST_NET,
+           hostname: str = "vm-llm-test", cache: archive_cache.ArchiveCache | None = None
+           ) -> Iterator[NspawnHost]:
+    """Boot a copy of the root in its own network namespace, with the product's user-data for HOSTNAME
+    and a fresh key; wait until SSH answers and cloud-init is done; always stop it and remove the copy.
 
     `binds` maps host paths to read-only paths inside (payloads an air-gapped admin would mirror).
     """
-    name = net.name
-    base = build_base()
+    cache = cache or archive_cache.ArchiveCache()
+    base = noble_base.build(cache)
     work.mkdir(parents=True, exist_ok=True)
     key = work / "id_ed25519"
     if not key.exists():
@@ -210,52 +142,41 @@ def booted(work: Path, binds: dict[str, str] | None = None, net: Net = TEST_NET)
             check=True,
         )
     # a link left by an earlier run that was killed would be mistaken for this boot's veth
-    subprocess.run(["ip", "link", "delete", f"ve-{name}"], capture_output=True, check=False)
-    network = work / "10-host0.network"
-    network.write_text(net.network_file())
+    subprocess.run(["ip", "link", "delete", f"ve-{net.name}"], capture_output=True, check=False)
+    (work / "known_hosts").unlink(missing_ok=True)  # a new instance: cloud-init makes new host keys
+    (work / "10-host0.network").write_text(net.network_file())
+    (work / "apt-proxy.conf").write_text(net.apt_proxy())
+    user_data = cloud_config(hostname, ADMIN, Path(f"{key}.pub").read_text().strip())
+    seed = noble_base.fresh_seed(work / "seed", user_data, hostname)
+    pci = vm_sysfs.write(work / "sysfs")
     root = work / "root"
     shutil.rmtree(root, ignore_errors=True)
     subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(root)], check=True)
     args = [
-        "systemd-nspawn",
-        "-b",
-        "-D",
-        str(root),
-        "-M",
-        name,
-        "--register=no",
-        "--keep-unit",
-        "--console=passive",
-        "--resolv-conf=copy-host",
-        "--network-veth",
-        f"--bind-ro={key}.pub:/home/{ADMIN}/.ssh/authorized_keys",
-        f"--bind-ro={network}:/etc/systemd/network/10-host0.network",
+        "systemd-nspawn", "-b", "-D", str(root), "-M", net.name, "--register=no", "--keep-unit",
+        "--console=read-only", "--network-veth",
+        f"--bind-ro={work / '10-host0.network'}:/etc/systemd/network/10-host0.network",
+        f"--bind-ro={work / 'apt-proxy.conf'}:/etc/apt/apt.conf.d/00aimachine-test-archive-proxy",
+        f"--bind-ro={seed}:/var/lib/cloud/seed/nocloud",
+        f"--bind-ro={pci}:{noble_base.SYSFS_IN_GUEST}",
     ]
     args += [f"--bind-ro={src}:{dst}" for src, dst in (binds or {}).items()]
-    forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
     guest = None
-    try:
-        guest = _Guest(args, work / "nspawn.log", net)
-        host = NspawnHost(net.target_ip, ADMIN, key, work / "known_hosts")
-        _wait_for_ssh(host, guest.proc, work / "nspawn.log")
-        yield host
-    finally:
-        if guest:
-            guest.stop()
-        subprocess.run(["nft", "delete", "table", "ip", net.nft_table], capture_output=True, check=False)
-        Path("/proc/sys/net/ipv4/ip_forward").write_text(forward_before)
-        shutil.rmtree(root, ignore_errors=True)
+    host = NspawnHost(net.target_ip, ADMIN, key, work / "known_hosts", archive_misses=cache.misses)
+    with archive_cache.serving(net.host_ip, cache):
+        try:
+            guest = _Guest(args, work / "nspawn.log", net)
+            _wait_for_ssh(host, guest.proc, work / "nspawn.log")
+            yield host
+        finally:
+            if guest:
+                guest.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
-def stand_in_cloud_init(host: NspawnHost, hostname: str | None = None) -> None:
-    """What cloud-init does on the real image, for a guest without it: the host name from the snippet
-    (when given), and a `cloud-init` that says "status: done" (the boot phase waits for it)."""
-    script = "/usr/local/bin/cloud-init"
-    rename = f"sudo hostname {hostname} && " if hostname else ""
-    done = host.ssh(f"{rename}printf '#!/bin/sh\\necho \"status: done\"\\n' | sudo tee {script} >/dev/null "
-                    f"&& sudo chmod 755 {script}")
-    if done.returncode != 0:
-        raise RuntimeError(f"the guest could not be prepared: {done.stderr.strip()}")
+def cloud_init_report(host: NspawnHost) -> str:
+    """`cloud-init status --long` and the schema check: what a failed boot shows."""
+    return host.ssh("cloud-init status --long; sudo cloud-init schema --system", timeout=60).stdout
 
 
 def serve_mirror(host: NspawnHost, root: str, port: int, rates: str = "") -> str:
@@ -287,21 +208,16 @@ def _wire_veth(link: str, proc: subprocess.Popen, net: Net) -> None:
         time.sleep(0.1)
     subprocess.run(["ip", "addr", "replace", f"{net.host_ip}/30", "dev", link], check=True)
     subprocess.run(["ip", "link", "set", link, "up"], check=True)
-    Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
-    rules = (
-        f"table ip {net.nft_table} {{\n chain postrouting {{\n type nat hook postrouting priority srcnat; "
-        f'policy accept;\n ip saddr {net.target_ip} oifname != "ve-*" masquerade\n }}\n}}\n'
-    )
-    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
 
-def _wait_for_ssh(host: NspawnHost, proc: subprocess.Popen, log: Path, deadline_s: float = 60) -> None:
+def _wait_for_ssh(host: NspawnHost, proc: subprocess.Popen, log: Path, deadline_s: float = 900) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise RuntimeError(f"the test host stopped ({proc.returncode}): {log.read_text()[-2000:]}")
         if host.ssh("true", timeout=10).returncode == 0:
-            host.ssh("systemctl is-system-running --wait", timeout=60)
+            # the user exists once cloud-init's first stages ran; its packages and runcmd come later
+            host.ssh("cloud-init status --wait >/dev/null; systemctl is-system-running --wait", timeout=600)
             return
         time.sleep(0.3)
     raise RuntimeError(f"no SSH to the test host within {deadline_s:.0f} s: {log.read_text()[-2000:]}")
@@ -316,7 +232,3 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
-
-
-if __name__ == "__main__":  # pragma: no cover - warm the cache by hand: python -m aimachine.rehearsal.guest
-    print(build_base())

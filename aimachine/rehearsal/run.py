@@ -39,16 +39,16 @@ from aimachine.rehearsal.tools import find_tools, scratch_module
 from aimachine.verify import checks as v
 
 SHIM_DIR = Path(__file__).resolve().parent / "bin"
-# the guest is Debian bookworm (python3.11), not the Ubuntu 24.04 cloud image: these steps are the ones
-# that do not need the GPU or Ubuntu's own packages
-GUEST_STEPS = "security,update,models,vllm,ollama"
-SKIPPED_STEPS = {"base": "wants Ubuntu 24.04 and the GPU on the PCI bus",
-                 "nvidia": "needs the GPU", "cuda": "needs the GPU",
+# the guest is Ubuntu 24.04 from Ubuntu's archive, with the card on its PCI bus but no GPU behind it:
+# these steps are the ones that do not need the GPU itself
+GUEST_STEPS = "update,base,security,models,vllm,ollama"
+SKIPPED_STEPS = {"nvidia": "needs the GPU (its kernel modules)",
+                 "cuda": "needs NVIDIA's repository (not mirrored here) and the GPU",
                  "monitoring": "reads the GPU (nvidia-smi, persistence mode)"}
 GPU_CHECKS = ("lspci", "gpu-name", "gpu-memory", "driver-version", "driver-open", "dmesg", "nvcc",
               "vllm-gpu", "ollama-gpu")
 NO_GUEST_ADDRESS = "198.51.100.140"  # TEST-NET-2: what the agent reports when no guest stands in
-GUEST_PYTHON = "3.11"
+GUEST_PYTHON = "3.12"  # noble's
 
 
 @dataclass
@@ -141,11 +141,11 @@ def _boot_guest(r: Rehearsal, cat: Catalog, vm: Vm, stack: contextlib.ExitStack)
     """Boot the guest with the stand-in payloads bound in; returns the public key it accepts."""
     services = vm.services
     mirror = payloads.build_mirror(r.scratch / "payloads", services.vllm.version, services.ollama.version)
-    r.echo(f"  guest: booting a local systemd guest at {nspawn.REHEARSAL_NET.target_ip} (Debian bookworm, "
-           "systemd-nspawn, its own network namespace) ...")
+    r.echo(f"  guest: booting a local systemd guest at {nspawn.REHEARSAL_NET.target_ip} (Ubuntu 24.04, "
+           "systemd-nspawn, its own network namespace, cloud-init with the deploy's user-data) ...")
     binds = {str(mirror): payloads.MIRROR_IN_GUEST}
-    r.guest = stack.enter_context(nspawn.booted(r.scratch / "guest", binds=binds, net=nspawn.REHEARSAL_NET))
-    nspawn.stand_in_cloud_init(r.guest, vm.name)
+    r.guest = stack.enter_context(nspawn.booted(r.scratch / "guest", binds=binds, net=nspawn.REHEARSAL_NET,
+                                                hostname=vm.name))
     nspawn.serve_mirror(r.guest, payloads.MIRROR_IN_GUEST, payloads.MIRROR_PORT)
     return Path(f"{r.guest.key}.pub")
 

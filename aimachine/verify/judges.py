@@ -69,7 +69,16 @@ def lspci_has(out: Output, vendor_device: str) -> Verdict:
     return Verdict(True, lines[0].strip())
 
 
+# nvidia-smi's own words when the userspace is installed but no nvidia kernel module answers (exit 9)
+NO_DRIVER = "couldn't communicate with the NVIDIA driver"
+NO_DRIVER_REMEDY = ("the nvidia kernel module is not loaded: `sudo modprobe nvidia`, then "
+                    "`sudo dmesg | grep -i nvidia`; `dpkg -l 'linux-modules-nvidia-*'` must list the running "
+                    "kernel (`uname -r`): if not, aimachine configure installs them (see the nvidia step)")
+
+
 def _gpu(out: Output) -> SmiGpu | Verdict:
+    if NO_DRIVER in out.stdout + out.stderr:
+        return Verdict(False, f"exit {out.rc}: {_first_line(out.stdout + out.stderr)}", NO_DRIVER_REMEDY)
     if bad := _failed(out):
         return bad
     gpus = parse_smi_query(out.stdout)

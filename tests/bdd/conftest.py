@@ -26,9 +26,8 @@ def bdd_host(tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path) -
     before = os.environ.get("AIMACHINE_TEST_HOSTS", "")
     os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, nspawn.TARGET_IP) if h)
     try:
-        with nspawn.booted(tmp_path_factory.mktemp("bdd-host"),
-                           binds={str(standin_payloads): PAYLOADS_IN_HOST}) as host:
-            nspawn.stand_in_cloud_init(host)  # not on the Debian host; the boot phase waits for it
+        with nspawn.booted(tmp_path_factory.mktemp("bdd-host"), binds={str(standin_payloads): PAYLOADS_IN_HOST},
+                           hostname="vm-llm-aimachine") as host:
             nspawn.serve_mirror(host, PAYLOADS_IN_HOST, MIRROR_PORT)  # the Hub for the model
             yield host
     finally:

@@ -1,8 +1,8 @@
 """What the acceptance steps share: the backend (sim or lab), the catalog, the host, the last run.
 
 sim (default): the Proxmox VE simulator as the host, the real Terraform and bpg/proxmox provider
-applying the catalog to it, a stand-in ssh for the Proxmox node, and the nspawn test host (a real Debian systemd machine in
-its own network namespace) as the VM, configured for real with the distro-neutral steps and the
+applying the catalog to it, a stand-in ssh for the Proxmox node, and the nspawn test host (a real Ubuntu 24.04 systemd machine in
+its own network namespace, booted by real cloud-init) as the VM, configured for real with the distro-neutral steps and the
 stand-in vLLM/Ollama payloads. lab (AIMACHINE_LAB=1 with the PROXMOX_VE_* variables): the real host
 and VM of the shipped catalog.
 """
@@ -25,7 +25,7 @@ from tests.pve_sim.fixture import IMPORT_IMAGE, TOKEN, PveSim, healthy_state
 LAB = bool(LAB_ENV.get("PROXMOX_VE_ENDPOINT"))
 VM_NAME = "vm-llm-aimachine"
 # what the nspawn test host can take: the GPU-free steps (driver, CUDA: @fake and lab only)
-SIM_STEPS = "security,models,vllm,ollama"
+SIM_STEPS = "base,security,models,vllm,ollama"
 SECRETS = [TOKEN.split("=", 1)[1]] + [t.split("=", 1)[-1] for t in [LAB_ENV.get("PROXMOX_VE_API_TOKEN")] if t]
 
 
@@ -98,7 +98,7 @@ def write_sim_catalog(tmp: Path, key: Path, admin_network: str = "192.168.0.0/24
     it imports over SSH to the node, which the simulator is not)."""
     return build_catalog(tmp, vm={
         "login.ssh_public_key_file": f"{key}.pub",
-        **mirror_settings("3.11"),  # the test host is Debian bookworm
+        **mirror_settings("3.12"),  # the test host is Ubuntu 24.04 (noble)
         "firewall.admin_network": admin_network,
         "image": IMPORT_IMAGE,
     })

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aimachine.catalog.schema import Vm
-from aimachine.configure.base import BASE_PACKAGES
 from aimachine.configure.swap import GIB, fstab_line
 from aimachine.configure.update import FIRST_BOOT_DONE
 from aimachine.guest import rendered
+from aimachine.guest.apt_calls import BASE_PACKAGES
 from aimachine.guest.drivers import CUDA_KEY_FINGERPRINT
 from aimachine.guest.firewall import SSH_PORT
 from aimachine.onvm.fetch_models import plan_id

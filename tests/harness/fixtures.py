@@ -13,8 +13,8 @@ import pytest
 
 from aimachine.catalog.schema import load_catalog
 from aimachine.rehearsal import guest as nspawn
+from aimachine.rehearsal.archive_cache import REFILL
 from aimachine.rehearsal.payloads import MIRROR_IN_GUEST, MIRROR_PORT, build_mirror, build_ollama_release
-from tests.harness import kernel_repo
 
 PAYLOADS_IN_HOST = MIRROR_IN_GUEST  # where the test host sees the local mirror (read-only)
 # Ollama 0.13.5 is published as a .tgz (the rehearsal, on the catalog's default 0.32.15, takes .tar.zst)
@@ -25,11 +25,9 @@ SHIPPED_OLLAMA = load_catalog(SHIPPED).vms[0].services.ollama.version
 
 @pytest.fixture(scope="session")
 def standin_payloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A local mirror: a package index with the stand-in vllm wheel, an Ollama release directory, and
-    (under kernel/) an apt repository with a newer "kernel" for the first-boot update."""
+    """A local mirror: a package index with the stand-in vllm wheel and an Ollama release directory."""
     root = build_mirror(tmp_path_factory.mktemp("payloads"), VLLM_VERSION, OLLAMA_VERSION)
     build_ollama_release(root / "ollama", SHIPPED_OLLAMA)  # the scenarios deploy the shipped catalog's
-    kernel_repo.build(root / "kernel")
     return root
 
 
@@ -47,7 +45,8 @@ def require_test_host(what: str) -> None:
 def nspawn_host(
     tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path
 ) -> Iterator[nspawn.NspawnHost]:
-    """One booted Debian systemd host per session, in its own network namespace; always stopped."""
+    """One booted Ubuntu 24.04 systemd host per session, in its own network namespace; always stopped.
+    Everything its apt asked for came from the archive cache (a miss fails the session's last test)."""
     require_test_host("the nspawn test host")
     work = tmp_path_factory.mktemp("nspawn")
     before = os.environ.get("AIMACHINE_TEST_HOSTS", "")
@@ -59,5 +58,8 @@ def nspawn_host(
             # in tests/integration/test_model_fetch.py
             nspawn.serve_mirror(host, PAYLOADS_IN_HOST, MIRROR_PORT)
             yield host
+            assert not host.archive_misses, (
+                f"the test host asked for files not in the archive cache: {host.archive_misses[:5]}; "
+                f"run {REFILL}")
     finally:
         os.environ["AIMACHINE_TEST_HOSTS"] = before

@@ -1,7 +1,8 @@
-"""The distro-neutral configuration steps (update, security, vllm, ollama) applied for real over SSH, to a
-Debian bookworm systemd host in its own network namespace, through `aimachine configure`: the first-boot
-update brings a newer "kernel" from a local archive and reboots the host for it; the second run and a
-run after another reboot change nothing.
+"""The configuration steps that need no GPU (update, base, security, models, vllm, ollama) applied for real
+over SSH, through `aimachine configure`, to an Ubuntu 24.04 systemd host from Ubuntu's archive, booted by
+real cloud-init, in its own network namespace: the first-boot update moves the image from the release
+pocket to noble-updates (the kernel metapackage included; Ubuntu's own postinst asks for the reboot) and
+reboots the host for it; the second run and a run after another reboot change nothing.
 
 Heavy payloads come from a local mirror, the way an air-gapped admin serves them: the catalog's
 vllm index_url and ollama url point at `file://` paths bind-mounted into the host. The stand-ins
@@ -13,99 +14,22 @@ GPU steps run through pyinfra's @fake connector (tests/deploy) and on the real V
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 
 from aimachine.guest.parsers import parse_ufw_status
 from aimachine.rehearsal.guest import NspawnHost
-from aimachine.rehearsal.payloads import HUB_IN_GUEST, STANDIN_MODEL
-from tests.conftest import run_aimachine
-from tests.harness.fixtures import OLLAMA_VERSION, PAYLOADS_IN_HOST, VLLM_VERSION
+from tests.harness.fixtures import OLLAMA_VERSION
+from tests.harness.noble_host import NETWORK, boot_id, on_host, reboot, write_catalog
+from tests.harness.noble_host import configure as configure_steps
 
 pytestmark = pytest.mark.nspawn
-STEPS = "update,security,models,vllm,ollama"
-NETWORK = "10.213.0.0/30"
-
-CATALOG = """\
-proxmox:
-  endpoint: https://127.0.0.1:8006
-  node: pve
-vms:
-  - name: vm-llm-test
-    vmid: 140
-    cores: 2
-    memory_mb: 2048
-    disk_gb: 10
-    storage: local-zfs
-    image: local:iso/noble-server-cloudimg-amd64.img
-    login:
-      user: ubuntu
-      ssh_public_key_file: {key}.pub
-    gpu:
-      pci_address: "0000:01:00"
-      vendor_device: "10de:2d04"
-      mapping: rtx5060ti
-    services:
-      ollama:
-        version: "{ollama}"
-        url: file://{mirror}/ollama/v{{version}}/{{asset}}
-{ollama_sha256}      vllm:
-        version: "{vllm}"
-        python: "3.11"
-        index_url: file://{mirror}/simple
-        model: {model}
-        hf_endpoint: {hub}
-    firewall:
-      admin_network: {network}
-"""
+STEPS = "update,base,security,models,vllm,ollama"
 
 
-def write_catalog(path: Path, host: NspawnHost, ollama_sha256: str | None = None) -> Path:
-    line = f"        sha256: \"{ollama_sha256}\"\n" if ollama_sha256 else ""
-    path.write_text(CATALOG.format(key=host.key, mirror=PAYLOADS_IN_HOST, ollama=OLLAMA_VERSION,
-                                   vllm=VLLM_VERSION, network=NETWORK, ollama_sha256=line,
-                                   model=STANDIN_MODEL, hub=HUB_IN_GUEST))
-    return path
+def configure(catalog, host):
+    return configure_steps(catalog, host, STEPS)
 
-
-def configure(catalog: Path, host: NspawnHost):
-    env = {"AIMACHINE_SSH_HOST": host.address, "AIMACHINE_SSH_KEY": str(host.key),
-           "AIMACHINE_SSH_KNOWN_HOSTS": str(host.known_hosts)}
-    return run_aimachine("configure", "vm-llm-test", "--steps", STEPS, "--catalog", str(catalog), env=env,
-                         timeout=600)
-
-
-def on_host(host: NspawnHost, command: str) -> str:
-    result = host.ssh(command)
-    assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
-    return result.stdout
-
-
-def boot_id(host: NspawnHost) -> str:
-    return on_host(host, "cat /proc/sys/kernel/random/boot_id").strip()
-
-
-def image_older_than_the_archive(host: NspawnHost) -> None:
-    """The cloud image's kernel packages installed, the archive (a local repository) one ABI ahead."""
-    kernel = f"{PAYLOADS_IN_HOST}/kernel"
-    on_host(host, f"sudo sh -c 'dpkg -i {kernel}/installed/*.deb' >/dev/null && echo 'deb [trusted=yes] "
-                  f"file:{kernel}/archive ./' | sudo tee /etc/apt/sources.list.d/kernel-archive.list "
-                  ">/dev/null")
-
-
-def reboot(host: NspawnHost) -> None:
-    before = boot_id(host)
-    host.ssh("sudo systemctl reboot", timeout=20)
-    for _ in range(120):
-        result = host.ssh("cat /proc/sys/kernel/random/boot_id; systemctl is-system-running --wait",
-                          timeout=90)
-        if result.returncode in (0, 1) and result.stdout.split()[:1] != [before]:
-            return
-        time.sleep(1)
-    raise AssertionError("the test host did not come back from its reboot")
-
+RELEASE_KERNEL = "6.8.0-31.31"  # linux-image-virtual in noble's release pocket
 
 def started_at(host: NspawnHost, unit: str, what: str) -> int:
     return int(on_host(host, f"systemctl show -p {what} --value {unit}").strip())
@@ -113,7 +37,7 @@ def started_at(host: NspawnHost, unit: str, what: str) -> int:
 
 def test_configure_converges_in_one_run_and_changes_nothing_on_the_second(nspawn_host, tmp_path):
     host = nspawn_host
-    image_older_than_the_archive(host)
+    assert on_host(host, "dpkg-query -W -f='${Version}' linux-image-virtual") == RELEASE_KERNEL
     first_boot = boot_id(host)
     # A wrong checksum stops the run at the download with exit 6; the host stays up, nothing unpacked.
     bad = configure(write_catalog(tmp_path / "bad.yml", host, ollama_sha256="ab" * 32), host)
@@ -124,7 +48,8 @@ def test_configure_converges_in_one_run_and_changes_nothing_on_the_second(nspawn
     # ...after the first-boot update: the newer kernel is in, the host rebooted for it, and only once
     assert "update | Reboot into the updated kernel" in bad.stdout
     assert boot_id(host) != first_boot
-    assert on_host(host, "dpkg-query -W -f='${Version}' linux-generic") == "6.8.0-90.1"
+    updated = on_host(host, "dpkg-query -W -f='${Version}' linux-image-virtual")
+    assert host.ssh(f"dpkg --compare-versions {updated} gt {RELEASE_KERNEL}").returncode == 0, updated
     assert host.ssh("test ! -e /var/run/reboot-required").returncode == 0
 
     # The real run (checksum from the release's sha256sum.txt) resumes and converges in one go.

@@ -54,7 +54,7 @@ def throttled(nspawn_host: NspawnHost, standin_payloads: Path,
 def catalog_for(host: NspawnHost, folder: Path, port: int = PORT) -> Path:
     url = f"http://127.0.0.1:{port}"
     return build_catalog(folder, {
-        **mirror_settings("3.11"),
+        **mirror_settings("3.12"),
         "login.ssh_public_key_file": f"{host.key}.pub",
         "firewall.admin_network": "10.213.0.0/30",
         "services.vllm.version": VLLM_VERSION,

@@ -12,6 +12,7 @@ from aimachine.guest.drivers import (
     module_package,
 )
 from tests.conftest import FIXTURES
+from tests.harness.real_outputs import body
 
 REAL = (FIXTURES / "ubuntu-drivers-devices.rtx5060ti.noble.txt").read_text()
 HEAD = "== /sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0 ==\nvendor   : NVIDIA Corporation\n"
@@ -24,6 +25,14 @@ def offer(*lines: str) -> str:
 def test_real_output_picks_580_open():
     assert choose_driver(REAL) == "nvidia-driver-580-open"
     assert install_spec("nvidia-driver-580-open") == "nvidia:580-open"
+
+
+def test_todays_noble_recommends_620_open_and_the_choice_follows():
+    # the real output of the test host (tests/fixtures/README.md): 580-open is still offered, 620-open
+    # is recommended; a catalog that pins 580 keeps it
+    today = body("ubuntu-drivers-devices.rtx5060ti.noble-2026-12.txt")
+    assert choose_driver(today) == "nvidia-driver-620-open"
+    assert choose_driver(today, 580) == "nvidia-driver-580-open"
 
 
 def test_only_closed_drivers_is_an_error_listing_the_offer():

@@ -17,5 +17,7 @@ def test_missing_tools_are_named_with_the_packages(monkeypatch):
     assert reason.startswith("missing debootstrap: apt-get install systemd-container debootstrap")
 
 
-def test_mirror_comes_from_the_hosts_apt_sources():
-    assert nspawn.host_mirror().startswith("http")
+def test_each_net_sends_apt_to_the_archive_cache_on_its_own_host_side():
+    assert nspawn.TEST_NET.apt_proxy() == 'Acquire::http::Proxy "http://10.213.0.1:3142/";\n'
+    # no gateway: the guest has no route out, only its /30
+    assert "Gateway" not in nspawn.REHEARSAL_NET.network_file()

@@ -10,7 +10,7 @@ import pytest
 from aimachine.verify import judges as j
 from aimachine.verify.judges import Output
 from tests.conftest import FIXTURES, run_aimachine
-from tests.harness.real_outputs import replay_verify
+from tests.harness.real_outputs import body, replay_verify
 
 HEALTHY = json.loads((FIXTURES / "verify" / "healthy-vm.json").read_text())
 QUERY = (FIXTURES / "nvidia-smi.query-name-memory-driver.noheader.csv").read_text()
@@ -27,6 +27,19 @@ def test_gpu_query_parses_the_real_output():
                                                      lambda o: j.gpu_name(o, "NVIDIA GeForce RTX 5060 Ti"))]
     assert [v.found for v in verdicts] == ["580.95.05", "16311 MiB (15.9 GiB)", "NVIDIA GeForce RTX 5060 Ti"]
     assert all(v.passed for v in verdicts)
+
+
+def test_nvidia_smi_without_its_kernel_module_names_the_module_as_the_remedy():
+    # the real nvidia-smi 620.73.04 with no nvidia module loaded: exit 9, its message on stdout
+    out = Output(9, body("nvidia-smi.no-driver.620.73.04.txt"))
+    verdicts = (j.gpu_name(out, "NVIDIA GeForce RTX 5060 Ti"), j.gpu_memory(out, 15000),
+                j.driver_version(out))
+    for verdict in verdicts:
+        assert not verdict.passed
+        assert verdict.found.startswith("exit 9: NVIDIA-SMI has failed because it couldn't communicate")
+        assert "sudo modprobe nvidia" in verdict.remedy and "uname -r" in verdict.remedy
+    # another failure keeps the check's own remedy
+    assert j.gpu_name(Output(127, "", "nvidia-smi: command not found"), "x").remedy == ""
 
 
 def test_16311_mib_counts_as_16_gb():
