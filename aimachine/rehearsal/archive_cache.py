@@ -32,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from aimachine.rehearsal.in_thread import in_thread
+
 CACHE_ENV = "AIMACHINE_ARCHIVE_CACHE"
 MODE_ENV = "AIMACHINE_ARCHIVE_MODE"  # fill | offline
 ARCHIVE = "http://archive.ubuntu.com/ubuntu"
@@ -168,15 +170,8 @@ class _Server(ThreadingHTTPServer):
 def serving(address: str, cache: ArchiveCache, port: int = PORT) -> Iterator[str]:
     """Serve CACHE on ADDRESS:PORT (ADDRESS may be a guest's veth address that appears later);
     yields the proxy URL."""
-    server = _Server((address, port), _handler(cache))
-    thread = threading.Thread(target=server.serve_forever, name=f"archive-cache-{address}", daemon=True)
-    thread.start()
-    try:
-        yield f"http://{address}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with in_thread(_Server((address, port), _handler(cache)), f"archive-cache-{address}") as bound:
+        yield f"http://{address}:{bound}"
 
 
 def size_mb(root: Path | None = None) -> int:

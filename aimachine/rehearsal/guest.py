@@ -52,6 +52,7 @@ class Net:
 
 TEST_NET = Net("aimtest", "10.213.0.1", "10.213.0.2")
 REHEARSAL_NET = Net("aimrehearse", "10.213.1.1", "10.213.1.2")
+ACCEPTANCE_NET = Net("aimaccept", "10.213.4.1", "10.213.4.2")  # the acceptance scenarios' VM
 HOST_IP, TARGET_IP = TEST_NET.host_ip, TEST_NET.target_ip
 ADMIN = "ubuntu"  # the login user, as on the Ubuntu cloud image
 NEEDED = ("systemd-nspawn", "debootstrap", "ip", "ssh", "ssh-keygen", "zstd", "dpkg-deb")

@@ -12,7 +12,8 @@ What differs from the cloud image, because the test host is a container and not 
 - cloud-init reads a NoCloud seed bound at each boot, and leaves the network alone (the harness wires
   the container's veth with systemd-networkd);
 - qemu-guest-agent talks on a unix socket: a container has no virtio serial port (an override unit in
-  /etc/systemd/system, with the same [Unit] and ExecStart otherwise; the agent is the real one).
+  /etc/systemd/system; the agent is the real one). On a VM udev starts the static unit at every boot,
+  when the port appears; here the override is wanted by multi-user.target instead.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ PACKAGES = (
 KEYRING_DEB = "pool/main/u/ubuntu-keyring/ubuntu-keyring_2023.11.28.1_all.deb"
 KEYRING_SHA256 = "36de43b15853ccae0028e9a767613770c704833f82586f28eb262f0311adb8a8"
 KEYRING = "usr/share/keyrings/ubuntu-archive-keyring.gpg"
-RECIPE = 4  # bump when the root's preparation below changes: a new cache key
+RECIPE = 5  # bump when the root's preparation below changes: a new cache key
 
 # the cloud image's own apt sources (deb822), before cloud-init renders them again from its template
 UBUNTU_SOURCES = """\
@@ -88,6 +89,10 @@ IgnoreOnIsolate=yes
 ExecStart=/usr/sbin/qemu-ga --method=unix-listen --path=/run/qemu-ga.sock
 Restart=always
 RestartSec=0
+
+[Install]
+# what the virtio port's udev rule does on a VM: start it at every boot
+WantedBy=multi-user.target
 """
 
 
@@ -158,7 +163,8 @@ def _prepare(root: Path) -> None:
     for keyfile in (root / "etc/ssh").glob("ssh_host_*"):
         keyfile.unlink()  # cloud-init makes them per instance, before sshd starts
     (root / "etc/systemd/network").mkdir(parents=True, exist_ok=True)
-    subprocess.run(["systemctl", f"--root={root}", "enable", "systemd-networkd", "aimachine-test-pci"],
+    subprocess.run(["systemctl", f"--root={root}", "enable", "systemd-networkd", "aimachine-test-pci",
+                    "qemu-guest-agent"],
                    capture_output=True, check=False)
     (root / "etc/hostname").write_text("ubuntu\n")  # cloud-init names it from the user-data
     for stale in ("var/lib/apt/lists", "var/cache/apt/archives"):

@@ -35,6 +35,7 @@ from aimachine.rehearsal import guest as nspawn
 from aimachine.rehearsal import node_sysfs, payloads
 from aimachine.rehearsal.catalog_copy import GuestSettings, rehearsal_catalog
 from aimachine.rehearsal.host import SCENARIOS, host_state
+from aimachine.rehearsal.in_thread import in_thread
 from aimachine.rehearsal.tools import find_tools, scratch_module
 from aimachine.verify import checks as v
 
@@ -42,8 +43,8 @@ SHIM_DIR = Path(__file__).resolve().parent / "bin"
 # the guest is Ubuntu 24.04 from Ubuntu's archive, with the card on its PCI bus but no GPU behind it:
 # these steps are the ones that do not need the GPU itself
 GUEST_STEPS = "update,base,security,models,vllm,ollama"
-SKIPPED_STEPS = {"nvidia": "needs the GPU (its kernel modules)",
-                 "cuda": "needs NVIDIA's repository (not mirrored here) and the GPU",
+SKIPPED_STEPS = {"nvidia": "needs the GPU: its kernel module loads",
+                 "cuda": "needs NVIDIA's repository, not mirrored here, and the GPU",
                  "monitoring": "reads the GPU (nvidia-smi, persistence mode)"}
 GPU_CHECKS = ("lspci", "gpu-name", "gpu-memory", "driver-version", "driver-open", "dmesg", "nvcc",
               "vllm-gpu", "ollama-gpu")
@@ -98,15 +99,8 @@ def _simulator(state: dict, scratch: Path) -> Iterator[str]:
     """The simulator in a thread of this process, on 127.0.0.1 (stopped on exit)."""
     state_file = scratch / "pve-state.yml"
     state_file.write_text(yaml.safe_dump(state, sort_keys=False))
-    server = serve(state_file, 0)
-    thread = threading.Thread(target=server.serve_forever, name="pvesim", daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with in_thread(serve(state_file, 0), "pvesim") as port:
+        yield f"https://127.0.0.1:{port}"
 
 
 def _public_key(scratch: Path) -> Path:

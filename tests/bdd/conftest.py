@@ -24,10 +24,10 @@ def bdd_host(tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path) -
     acceptance tests (pristine: an ephemeral copy), always stopped afterwards."""
     require_test_host("the test host standing in for the VM")
     before = os.environ.get("AIMACHINE_TEST_HOSTS", "")
-    os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, nspawn.TARGET_IP) if h)
+    os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, nspawn.ACCEPTANCE_NET.target_ip) if h)
     try:
         with nspawn.booted(tmp_path_factory.mktemp("bdd-host"), binds={str(standin_payloads): PAYLOADS_IN_HOST},
-                           hostname="vm-llm-aimachine") as host:
+                           hostname="vm-llm-aimachine", net=nspawn.ACCEPTANCE_NET) as host:
             nspawn.serve_mirror(host, PAYLOADS_IN_HOST, MIRROR_PORT)  # the Hub for the model
             yield host
     finally:

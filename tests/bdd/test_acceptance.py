@@ -17,7 +17,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from aimachine.catalog.schema import load_catalog
 from aimachine.configure.steps import STEPS
 from aimachine.guest.drivers import choose_driver
-from aimachine.rehearsal.guest import HOST_IP
+from aimachine.rehearsal.guest import ACCEPTANCE_NET
 from tests.bdd.world import (
     LAB,
     VM_NAME,
@@ -36,7 +36,7 @@ from tests.integration.terraform_cli import resolve_catalog_in_terraform
 
 scenarios("features")
 
-TEST_NETWORK = f"{HOST_IP.rsplit('.', 1)[0]}.0/30"  # the test machine's side of the test host's veth
+TEST_NETWORK = f"{ACCEPTANCE_NET.host_ip.rsplit('.', 1)[0]}.0/30"  # the test machine's side of the test host's veth
 GPU_BUSY = "start failed: PCI device '0000:01:00.0' already in use by VMID '120'"
 
 

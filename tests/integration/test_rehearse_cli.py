@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aimachine.rehearsal import guest
+from aimachine.rehearsal import archive_cache, guest
 from tests.conftest import ROOT, run_aimachine
 from tests.harness.fixtures import require_test_host
 from tests.harness.terraform_tools import require_tools
@@ -45,8 +45,8 @@ def _left_behind(tmp_path: Path) -> list[str]:
 def _no_guest_left() -> None:
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout
     assert f"ve-{guest.REHEARSAL_NET.name}" not in links
-    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
-    assert guest.REHEARSAL_NET.nft_table not in tables
+    listeners = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=False).stdout
+    assert f"{guest.REHEARSAL_NET.host_ip}:{archive_cache.PORT}" not in listeners  # the archive cache
     procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=False).stdout
     assert f"-M {guest.REHEARSAL_NET.name}" not in procs
 
@@ -116,7 +116,7 @@ def test_make_rehearse_with_the_guest_configures_and_verifies_it(tmp_path: Path)
     assert "12/12 checks passed" in out and "ok   vllm-model" in out
     # the stand-in model came from the guest's Hub mirror, and the summary says so
     assert "where configure's time went:\n    fetched Qwen/Tiny-Instruct-AWQ: 2.0 MB in " in out
-    assert "not run (need the GPU): lspci, gpu-name" in out and "nvidia (needs the GPU)" in out
+    assert "not run (need the GPU): lspci, gpu-name" in out and "nvidia (needs the GPU: " in out
     assert _left_behind(tmp_path) == []
     _no_guest_left()
 

@@ -67,3 +67,10 @@ def test_a_file_the_archive_lacked_at_fill_time_is_lacked_again_without_a_miss(t
     assert cache.misses == []
     assert cache.get("http://archive.ubuntu.com/ubuntu/pool/restricted/l/x/other.deb") is None
     assert cache.misses == ["http://archive.ubuntu.com/ubuntu/pool/restricted/l/x/other.deb"]
+
+
+def test_the_tests_run_it_offline_unless_an_install_step_asks_to_fill(monkeypatch, tmp_path):
+    monkeypatch.delenv("AIMACHINE_ARCHIVE_MODE", raising=False)
+    assert ArchiveCache(tmp_path).mode == "offline"
+    monkeypatch.setenv("AIMACHINE_ARCHIVE_MODE", "fill")
+    assert ArchiveCache(tmp_path).mode == "fill"
