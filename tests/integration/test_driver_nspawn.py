@@ -103,3 +103,21 @@ def test_the_real_nvidia_smi_without_a_gpu_is_judged_with_a_remedy(driver_host):
     verdict = judges.gpu_name(output, "NVIDIA GeForce RTX 5060 Ti")
     assert not verdict.passed and "couldn't communicate with the NVIDIA driver" in verdict.found
     assert "modprobe nvidia" in verdict.remedy
+
+
+def test_monitoring_treats_the_static_persistenced_unit_as_enabled_on_real_systemd(driver_host, tmp_path):
+    """Ubuntu ships nvidia-persistenced.service static (started by udev): `enabled` must mean that, so
+    the step never tries `systemctl enable` on it; starting it needs the GPU, which stops the step."""
+    host = driver_host
+    branch = choose_driver(on_host(host, "ubuntu-drivers devices 2>&1")).split("-")[2]
+    on_host(host, f"sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+                  f"nvidia-compute-utils-{branch} >/dev/null")
+    assert on_host(host, "systemctl show -p UnitFileState --value nvidia-persistenced").strip() == "static"
+    run = configure(write_catalog(tmp_path / "catalog.yml", host), host, "monitoring")
+    out = run.stdout + run.stderr
+    assert "failed at: monitoring | nvidia-persistenced enabled and running" in out, out
+    assert "systemctl enable" not in out, out
+    assert on_host(host, "systemctl is-enabled nvidia-persistenced || true").strip() == "static"
+    # the drop-in that turns persistence mode on is in place before the start
+    exec_start = on_host(host, "systemctl show -p ExecStart --value nvidia-persistenced")
+    assert "--no-persistence-mode" not in exec_start and "--verbose" in exec_start
