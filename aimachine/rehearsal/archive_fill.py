@@ -28,13 +28,12 @@ from aimachine.rehearsal import archive_cache, noble_base
 from aimachine.rehearsal import guest as nspawn
 
 FILL_NET = nspawn.Net("aimfill", "10.213.2.1", "10.213.2.2")
-GUEST_PYTHON = "3.12"  # noble's
 STEP_PACKAGES = {
     "base": calls.BASE_PACKAGES,
     "security": calls.SECURITY_PACKAGES,
     "monitoring": calls.MONITORING_PACKAGES,
     "models": calls.MODEL_FETCH_PACKAGES,
-    "vllm": calls.vllm_packages(GUEST_PYTHON),
+    "vllm": calls.vllm_packages(noble_base.PYTHON),
     "ollama": calls.DOWNLOAD_PACKAGES,
 }
 
@@ -53,8 +52,8 @@ def guest_commands() -> list[str]:
 
 
 def stamp(root: Path) -> Path:
-    calls = "\n".join([*guest_commands(), f"{UBUNTU_DRIVERS} install (the nvidia step's choice)"])
-    key = hashlib.sha256(f"{noble_base.cache_key()}\n{calls}".encode()).hexdigest()[:12]
+    made = "\n".join([*guest_commands(), f"{UBUNTU_DRIVERS} install (the nvidia step's choice)"])
+    key = hashlib.sha256(f"{noble_base.cache_key()}\n{made}".encode()).hexdigest()[:12]
     return root / f".filled-{key}"
 
 

@@ -53,7 +53,6 @@ class Net:
 TEST_NET = Net("aimtest", "10.213.0.1", "10.213.0.2")
 REHEARSAL_NET = Net("aimrehearse", "10.213.1.1", "10.213.1.2")
 ACCEPTANCE_NET = Net("aimaccept", "10.213.4.1", "10.213.4.2")  # the acceptance scenarios' VM
-HOST_IP, TARGET_IP = TEST_NET.host_ip, TEST_NET.target_ip
 ADMIN = "ubuntu"  # the login user, as on the Ubuntu cloud image
 NEEDED = ("systemd-nspawn", "debootstrap", "ip", "ssh", "ssh-keygen", "zstd", "dpkg-deb")
 
@@ -175,11 +174,6 @@ def booted(work: Path, binds: dict[str, str] | None = None, net: Net = TEST_NET,
             shutil.rmtree(root, ignore_errors=True)
 
 
-def cloud_init_report(host: NspawnHost) -> str:
-    """`cloud-init status --long` and the schema check: what a failed boot shows."""
-    return host.ssh("cloud-init status --long; sudo cloud-init schema --system", timeout=60).stdout
-
-
 def serve_mirror(host: NspawnHost, root: str, port: int, rates: str = "") -> str:
     """Serve ROOT (a payload mirror bound into the guest, with its hub_mirror.py) on 127.0.0.1:PORT inside
     the guest, as an enabled unit (it is back after the guest reboots); RATES throttles it
@@ -211,7 +205,7 @@ def _wire_veth(link: str, proc: subprocess.Popen, net: Net) -> None:
     subprocess.run(["ip", "link", "set", link, "up"], check=True)
 
 
-def _wait_for_ssh(host: NspawnHost, proc: subprocess.Popen, log: Path, deadline_s: float = 900) -> None:
+def _wait_for_ssh(host: NspawnHost, proc: subprocess.Popen, log: Path, deadline_s: float = 180) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc.poll() is not None:

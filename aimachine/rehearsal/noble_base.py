@@ -26,9 +26,10 @@ import uuid
 from pathlib import Path
 
 from aimachine.rehearsal import vm_sysfs
-from aimachine.rehearsal.archive_cache import ARCHIVE, ArchiveCache, serving
+from aimachine.rehearsal.archive_cache import ARCHIVE, SECURITY, ArchiveCache, serving
 
 SUITE = "noble"
+PYTHON = "3.12"  # noble's python3: the venv the vllm step makes on the test host
 PACKAGES = (
     "systemd", "systemd-sysv", "systemd-resolved", "dbus", "openssh-server", "python3", "sudo",
     "iproute2", "ca-certificates", "ubuntu-keyring", "lsb-release", "cloud-init",
@@ -41,15 +42,15 @@ KEYRING = "usr/share/keyrings/ubuntu-archive-keyring.gpg"
 RECIPE = 5  # bump when the root's preparation below changes: a new cache key
 
 # the cloud image's own apt sources (deb822), before cloud-init renders them again from its template
-UBUNTU_SOURCES = """\
+UBUNTU_SOURCES = f"""\
 Types: deb
-URIs: http://archive.ubuntu.com/ubuntu/
+URIs: {ARCHIVE}/
 Suites: noble noble-updates noble-backports
 Components: main restricted universe multiverse
 Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
 
 Types: deb
-URIs: http://security.ubuntu.com/ubuntu/
+URIs: {SECURITY}/
 Suites: noble-security
 Components: main restricted universe multiverse
 Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg

@@ -4,7 +4,7 @@ The simulator (aimachine/pvesim) serves a host built from the catalog on 127.0.0
 bpg/proxmox provider apply the catalog to it; the phases are the deploy's own (deployment.py), with its
 output. With root and systemd-nspawn a local systemd guest stands in for the VM: configure runs its
 GPU-free steps on it over SSH and verify its service checks. Everything lives in one scratch directory,
-removed at the end with every process, link and firewall table the run made (--keep keeps the files).
+removed at the end with every process, link and listener the run made (--keep keeps the files).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from aimachine.pvesim.server import serve
 from aimachine.reach.address import vm_target
 from aimachine.reach.state import STATE_ENV
 from aimachine.rehearsal import guest as nspawn
-from aimachine.rehearsal import node_sysfs, payloads
+from aimachine.rehearsal import noble_base, node_sysfs, payloads
 from aimachine.rehearsal.catalog_copy import GuestSettings, rehearsal_catalog
 from aimachine.rehearsal.host import SCENARIOS, host_state
 from aimachine.rehearsal.in_thread import in_thread
@@ -49,7 +49,6 @@ SKIPPED_STEPS = {"nvidia": "needs the GPU: its kernel module loads",
 GPU_CHECKS = ("lspci", "gpu-name", "gpu-memory", "driver-version", "driver-open", "dmesg", "nvcc",
               "vllm-gpu", "ollama-gpu")
 NO_GUEST_ADDRESS = "198.51.100.140"  # TEST-NET-2: what the agent reports when no guest stands in
-GUEST_PYTHON = "3.12"  # noble's
 
 
 @dataclass
@@ -246,7 +245,7 @@ def _rehearse(r: Rehearsal, cat: Catalog, vm: Vm, catalog_path: str,
         public_key = _public_key(r.scratch)
     else:
         public_key = _boot_guest(r, cat, vm, stack)
-    settings = GuestSettings(GUEST_PYTHON, nspawn.REHEARSAL_NET.host_ip) if r.guest else None
+    settings = GuestSettings(noble_base.PYTHON, nspawn.REHEARSAL_NET.host_ip) if r.guest else None
     copy = r.scratch / "catalog.yml"
     for note in rehearsal_catalog(Path(catalog_path), vm.name, copy, public_key, settings):
         r.echo(f"  {note}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from aimachine.rehearsal import noble_base
 from aimachine.rehearsal.payloads import mirror_settings
 from tests.conftest import LAB_ENV, ROOT, run_aimachine
 from tests.harness.catalog import build_catalog
@@ -98,7 +99,7 @@ def write_sim_catalog(tmp: Path, key: Path, admin_network: str = "192.168.0.0/24
     it imports over SSH to the node, which the simulator is not)."""
     return build_catalog(tmp, vm={
         "login.ssh_public_key_file": f"{key}.pub",
-        **mirror_settings("3.12"),  # the test host is Ubuntu 24.04 (noble)
+        **mirror_settings(noble_base.PYTHON),  # the test host is Ubuntu 24.04 (noble)
         "firewall.admin_network": admin_network,
         "image": IMPORT_IMAGE,
     })

@@ -5,6 +5,7 @@ Use them from a conftest.py: `from tests.harness.fixtures import nspawn_host, st
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,25 +42,35 @@ def require_test_host(what: str) -> None:
         pytest.skip(f"{what} unavailable: {reason}")
 
 
-@pytest.fixture(scope="session")
-def nspawn_host(
-    tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path
-) -> Iterator[nspawn.NspawnHost]:
-    """One booted Ubuntu 24.04 systemd host per session, in its own network namespace; always stopped.
-    Everything its apt asked for came from the archive cache (a miss fails the session's last test)."""
-    require_test_host("the nspawn test host")
-    work = tmp_path_factory.mktemp("nspawn")
+@contextlib.contextmanager
+def booted_test_host(work: Path, payloads: Path, what: str, net: nspawn.Net = nspawn.TEST_NET,
+              hostname: str = "vm-llm-test", hub: bool = True) -> Iterator[nspawn.NspawnHost]:
+    """A booted Ubuntu 24.04 test host on NET with the payload mirror bound in (and, with HUB, served
+    as the Hub for the model), admitted by the network guard; always stopped. Everything its apt asked
+    for must have come from the archive cache."""
+    require_test_host(what)
     before = os.environ.get("AIMACHINE_TEST_HOSTS", "")
-    os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, nspawn.TARGET_IP) if h)
+    os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, net.target_ip) if h)
     try:
-        with nspawn.booted(work, binds={str(standin_payloads): PAYLOADS_IN_HOST}) as host:
-            # the Hub (HF_ENDPOINT) for the model: hub_mirror.py answers as huggingface_hub 2.4's client
-            # reads the Hub (its source: get_hf_file_metadata, list_repo_tree), checked by that client
-            # in tests/integration/test_model_fetch.py
-            nspawn.serve_mirror(host, PAYLOADS_IN_HOST, MIRROR_PORT)
+        with nspawn.booted(work, binds={str(payloads): PAYLOADS_IN_HOST}, net=net, hostname=hostname) as host:
+            if hub:
+                # the Hub (HF_ENDPOINT) for the model: hub_mirror.py answers as huggingface_hub 2.4's
+                # client reads the Hub (its source: get_hf_file_metadata, list_repo_tree), checked by
+                # that client in tests/integration/test_model_fetch.py
+                nspawn.serve_mirror(host, PAYLOADS_IN_HOST, MIRROR_PORT)
             yield host
             assert not host.archive_misses, (
                 f"the test host asked for files not in the archive cache: {host.archive_misses[:5]}; "
                 f"run {REFILL}")
     finally:
         os.environ["AIMACHINE_TEST_HOSTS"] = before
+
+
+@pytest.fixture(scope="session")
+def nspawn_host(
+    tmp_path_factory: pytest.TempPathFactory, standin_payloads: Path
+) -> Iterator[nspawn.NspawnHost]:
+    """One booted Ubuntu 24.04 systemd host per session, in its own network namespace; always stopped."""
+    work = tmp_path_factory.mktemp("nspawn")
+    with booted_test_host(work, standin_payloads, "the nspawn test host") as host:
+        yield host

@@ -11,14 +11,9 @@ import yaml
 from aimachine.guest.parsers import parse_cloud_init_status
 from aimachine.proxmox.cloudinit import cloud_config
 from aimachine.rehearsal.guest import ADMIN
+from tests.harness.noble_host import on_host
 
 pytestmark = pytest.mark.nspawn
-
-
-def on_host(host, command: str) -> str:
-    result = host.ssh(command)
-    assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
-    return result.stdout
 
 
 def test_the_host_is_ubuntu_noble_booted_by_real_cloud_init(nspawn_host):

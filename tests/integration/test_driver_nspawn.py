@@ -11,7 +11,6 @@ one the packages were built for; loading the module cannot work in a container a
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from aimachine.guest.drivers import choose_driver, module_package
 from aimachine.rehearsal import archive_cache
 from aimachine.rehearsal import guest as nspawn
 from aimachine.verify import judges
-from tests.harness.fixtures import PAYLOADS_IN_HOST, require_test_host
+from tests.harness.fixtures import booted_test_host
 from tests.harness.noble_host import configure, on_host, write_catalog
 
 pytestmark = pytest.mark.nspawn
@@ -31,19 +30,17 @@ DRIVER_NET = nspawn.Net("aimdriver", "10.213.3.1", "10.213.3.2")
 UNAME = "/usr/local/bin/uname"
 
 
+def branch(host: nspawn.NspawnHost) -> str:
+    """The branch of the driver the nvidia step picks there (`620` of nvidia-driver-620-open)."""
+    return choose_driver(on_host(host, "ubuntu-drivers devices 2>&1")).split("-")[2]
+
+
 @pytest.fixture(scope="module")
 def driver_host(tmp_path_factory: pytest.TempPathFactory,
                 standin_payloads: Path) -> Iterator[nspawn.NspawnHost]:
-    require_test_host("the driver step on the test host")
-    before = os.environ.get("AIMACHINE_TEST_HOSTS", "")
-    os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, DRIVER_NET.target_ip) if h)
-    try:
-        with nspawn.booted(tmp_path_factory.mktemp("driver-host"), net=DRIVER_NET,
-                           binds={str(standin_payloads): PAYLOADS_IN_HOST}) as host:
-            yield host
-            assert not host.archive_misses, host.archive_misses[:5]
-    finally:
-        os.environ["AIMACHINE_TEST_HOSTS"] = before
+    with booted_test_host(tmp_path_factory.mktemp("driver-host"), standin_payloads,
+                          "the driver step on the test host", net=DRIVER_NET, hub=False) as host:
+        yield host
 
 
 def test_the_real_ubuntu_drivers_installs_the_open_driver_then_the_module_check_stops(driver_host, tmp_path):
@@ -94,9 +91,8 @@ def test_the_real_ubuntu_drivers_installs_the_open_driver_then_the_module_check_
 
 
 def test_the_real_nvidia_smi_without_a_gpu_is_judged_with_a_remedy(driver_host):
-    utils = "nvidia-utils-" + choose_driver(on_host(driver_host, "ubuntu-drivers devices 2>&1")).split("-")[2]
     on_host(driver_host, f"sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-                         f"{utils} >/dev/null")
+                         f"nvidia-utils-{branch(driver_host)} >/dev/null")
     smi = driver_host.ssh("nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader")
     assert smi.returncode == 9, smi
     output = judges.Output(smi.returncode, smi.stdout, smi.stderr)
@@ -109,9 +105,8 @@ def test_monitoring_treats_the_static_persistenced_unit_as_enabled_on_real_syste
     """Ubuntu ships nvidia-persistenced.service static (started by udev): `enabled` must mean that, so
     the step never tries `systemctl enable` on it; starting it needs the GPU, which stops the step."""
     host = driver_host
-    branch = choose_driver(on_host(host, "ubuntu-drivers devices 2>&1")).split("-")[2]
     on_host(host, f"sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-                  f"nvidia-compute-utils-{branch} >/dev/null")
+                  f"nvidia-compute-utils-{branch(host)} >/dev/null")
     assert on_host(host, "systemctl show -p UnitFileState --value nvidia-persistenced").strip() == "static"
     run = configure(write_catalog(tmp_path / "catalog.yml", host), host, "monitoring")
     out = run.stdout + run.stderr

@@ -17,6 +17,7 @@ import pytest
 
 from aimachine.configure.launcher import configure
 from aimachine.rehearsal import guest as nspawn
+from aimachine.rehearsal import noble_base
 from aimachine.rehearsal.guest import NspawnHost
 from aimachine.rehearsal.payloads import MIRROR_PORT, STANDIN_MODEL, build_mirror, mirror_settings
 from tests.conftest import aimachine_bin
@@ -54,7 +55,7 @@ def throttled(nspawn_host: NspawnHost, standin_payloads: Path,
 def catalog_for(host: NspawnHost, folder: Path, port: int = PORT) -> Path:
     url = f"http://127.0.0.1:{port}"
     return build_catalog(folder, {
-        **mirror_settings("3.12"),
+        **mirror_settings(noble_base.PYTHON),
         "login.ssh_public_key_file": f"{host.key}.pub",
         "firewall.admin_network": "10.213.0.0/30",
         "services.vllm.version": VLLM_VERSION,
