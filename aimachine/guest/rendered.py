@@ -109,7 +109,8 @@ def model_fetch_files(vllm: Vllm) -> list[ManagedFile]:
     return [ManagedFile(MODELS_PLAN, models_plan(vllm)),
             ManagedFile(MODELS_FETCHER, fetcher, mode="755"),
             ManagedFile(MODELS_UNIT, template("aimachine-models.service.j2", fetcher=MODELS_FETCHER,
-                                              plan=MODELS_PLAN, model=vllm.model))]
+                                              plan=MODELS_PLAN, model=vllm.model, cache_dir=vllm.cache_dir,
+                                              state_dir=MODELS_STATE))]
 
 
 def ollama_files(services: Services) -> list[ManagedFile]:

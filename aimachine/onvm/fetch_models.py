@@ -1,8 +1,9 @@
 """Fetch the vLLM model into its Hugging Face cache, on the VM, in the background of the configuration.
 
-Runs as `aimachine-models.service` (root; files are handed to the model's user): the configuration
-starts it early and waits for it only just before vLLM starts, so the download runs beside the package
-installs. Standard library only: it starts before any venv exists.
+Runs as `aimachine-models.service`, as the model's user (vllm), so the files it writes are that user's
+(run as root, as an older unit did, it hands them to that user). The configuration starts it early and
+waits for it only just before vLLM starts, so the download runs beside the package installs.
+Standard library only: it starts before any venv exists.
 
 The protocol is the Hub's own, as huggingface_hub (2.4) speaks it:
   GET {endpoint}/api/models/{repo}/revision/{revision}   -> {"sha": commit, ...}
@@ -63,8 +64,8 @@ BLOB_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def entries_from_tree(items: list[dict]) -> list[Entry]:
-    """The files of a tree listing. Names come from the endpoint and the fetcher runs as root: a path
-    that is absolute or climbs out (`..`), or a blob id that is not a hash, is refused."""
+    """The files of a tree listing. Names come from the endpoint and the fetcher writes what they name:
+    a path that is absolute or climbs out (`..`), or a blob id that is not a hash, is refused."""
     files = []
     for item in items:
         if item.get("type") != "file":
@@ -211,7 +212,10 @@ def _verify(path: Path, entry: Entry) -> bool:
 
 
 def _own(path: Path, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid, follow_symlinks=False)
+    """Hand PATH to the model's user: only as root (the unit runs as that user, whose files are its own,
+    and its system call filter refuses chown)."""
+    if os.geteuid() == 0:
+        os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def _makedirs(path: Path, uid: int, gid: int) -> None:
@@ -240,6 +244,8 @@ def fetch_model(plan: dict, model: dict, progress: Progress) -> None:
         if blob.exists() and blob.stat().st_size == entry.size:
             progress.done += entry.size
         else:
+            if part.exists() and not os.access(part, os.W_OK):
+                part.unlink()  # a part file root left (an older unit): fetched again, as this user
             have = part.stat().st_size if part.exists() else 0
             progress.done += have
             progress.resumed += have
