@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aimachine.catalog import checks as chk
-from aimachine.catalog import vllm_flags
+from aimachine.catalog import ollama_names, vllm_flags
 from aimachine.catalog.yamlsrc import Source, YamlSyntaxError, format_path, load
 
 DEFAULT_CATALOG = "catalog.yml"
@@ -131,7 +131,13 @@ class Ollama:
     max_loaded_models: int = spec(chk.integer(1, 16), 1, "OLLAMA_MAX_LOADED_MODELS (one fits beside vLLM)")
     num_parallel: int = spec(chk.integer(1, 64), 1, "OLLAMA_NUM_PARALLEL: requests served at once per model")
     models: list = spec(chk.list_of(chk.text(), "a list of model names, e.g. [llama3.1:8b]"), [],
-                        "pulled at deploy; verify expects them in `ollama list`")
+                        "pulled at deploy; verify expects them in `ollama list`. Ollama's names: "
+                        f"{ollama_names.FORMS} (a registry of your own, e.g. "
+                        "192.168.1.5:5000/library/tiny:latest)")
+    insecure_registries: list = spec(
+        chk.list_of(chk.text(), "a list of registry hosts, e.g. [\"192.168.1.5:5000\"]"), [],
+        "registries (HOST[:PORT] as the model names write them) that serve plain http: their models are "
+        "pulled with `ollama pull --insecure`; every other pull is https")
     model_sizes_mb: dict = spec(chk.size_table, {},
                                 "each model's size in MB as `ollama list` shows it (e.g. {\"llama3.2:3b\": "
                                 "2000}): `catalog validate` checks it fits beside vLLM's share; configure "
@@ -144,7 +150,10 @@ class Ollama:
     def release_url(self) -> str:
         return self.url.format(version=self.version, asset=self.asset())
 
-    def problems(self) -> list[tuple[str, str, str, str]]:
+    def problems(self) -> list[tuple[str | tuple, str, str, str]]:
+        return self._url_problems() + self._name_problems()
+
+    def _url_problems(self) -> list[tuple[str | tuple, str, str, str]]:
         """A URL whose archive type is not the one the release publishes for this version 404s."""
         name = self.url.rsplit("/", 1)[-1]
         if "{asset}" in name:
@@ -156,6 +165,35 @@ class Ollama:
         return [("url", repr(self.url), f"a URL ending in {{asset}} or {want}",
                  f"Ollama {self.version} is published as {self.asset()} "
                  "(.tgz up to 0.13.x, .tar.zst from 0.14.0)")]
+
+    def _name_problems(self) -> list[tuple[str | tuple, str, str, str]]:
+        """Each model a name Ollama takes; each insecure registry one a model is pulled from."""
+        found: list[tuple[str | tuple, str, str, str]] = []
+        for i, model in enumerate(self.models):
+            if scheme := ollama_names.scheme(model):
+                found.append((("models", i), repr(model), "a model name without a scheme",
+                              f"Ollama drops the {scheme}:// and pulls over https: write "
+                              f"{model.split('://', 1)[1]!r} and, for plain http, list its host in "
+                              "services.ollama.insecure_registries"))
+            elif ollama_names.parse(model) is None:
+                found.append((("models", i), repr(model), ollama_names.FORMS,
+                              "a letter, digit or _ first; the namespace without dots; a host needs a "
+                              "namespace after it"))
+        hosts = {ollama_names.registry(m) for m in self.models}
+        for i, host in enumerate(self.insecure_registries):
+            if ollama_names.scheme(host) or not ollama_names.valid_host(host):
+                found.append((("insecure_registries", i), repr(host),
+                              "HOST or HOST:PORT, e.g. 192.168.1.5:5000",
+                              "the host as the model names write it, without http:// or a path"))
+            elif host not in hosts:
+                found.append((("insecure_registries", i), repr(host), "a registry a model is pulled from",
+                              "no name in services.ollama.models starts with " + repr(host + "/")))
+        return found
+
+    def pulls_insecure(self, model: str) -> bool:
+        """Is MODEL pulled from a plain-http registry (`ollama pull --insecure`)?"""
+        host = ollama_names.registry(model)
+        return host is not None and host in self.insecure_registries
 
 
 @dataclass(frozen=True, kw_only=True)

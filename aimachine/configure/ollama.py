@@ -123,6 +123,19 @@ def make_room_for_vllm(services: Services) -> AroundRestart | None:
     )
 
 
+def pull_command(model: str, bind: str, insecure: bool = False, ollama: str = OLLAMA) -> str:
+    """Wait up to 60 s for the server at BIND, then `ollama pull MODEL`; INSECURE adds --insecure, which
+    makes every request of the pull plain http (0.32.15 server/images.go makeRequest): only for a
+    registry the catalog lists in services.ollama.insecure_registries."""
+    flag = " --insecure" if insecure else ""
+    return (
+        f"export OLLAMA_HOST={shlex.quote(bind)}; "
+        f"for i in $(seq 60); do {ollama} list >/dev/null 2>&1 && break; "
+        "sleep 1; done; "
+        f"{ollama} pull{flag} {shlex.quote(model)}"
+    )
+
+
 @deploy("ollama")
 def ollama() -> None:
     cfg = host.data.vm.services.ollama
@@ -142,12 +155,9 @@ def ollama() -> None:
         logger.warning(NOTE + warning)
     for model in cfg.models:
         if not parsers.has_model(present, model):
+            insecure = cfg.pulls_insecure(model)
             server.shell(
-                name=f"Pull model {model}",
-                commands=[
-                    f"export OLLAMA_HOST={shlex.quote(cfg.bind)}; "
-                    f"for i in $(seq 60); do {OLLAMA} list >/dev/null 2>&1 && break; "
-                    "sleep 1; done; "
-                    f"{OLLAMA} pull {shlex.quote(model)}"
-                ],
+                name=f"Pull model {model}" + (" (plain http: services.ollama.insecure_registries)"
+                                              if insecure else ""),
+                commands=[pull_command(model, cfg.bind, insecure)],
             )

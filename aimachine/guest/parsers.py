@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from aimachine import pci
+from aimachine.catalog import ollama_names
 
 # 01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GB206 [...] [10de:2d04] (rev a1)
 _LSPCI = re.compile(
@@ -104,9 +105,11 @@ def parse_ollama_sizes(output: str) -> dict[str, int]:
 
 
 def has_model(present: Collection[str], wanted: str) -> bool:
-    """`llama3.1` is listed by Ollama as `llama3.1:latest`."""
-    full = wanted if ":" in wanted else f"{wanted}:latest"
-    return full in present or wanted in present
+    """Is WANTED among the names `ollama list` shows? Ollama lists a name in its shortest form
+    (types/model/name.go DisplayShortest): `llama3.1` as `llama3.1:latest`, `library/x:1` as `x:1`, a
+    registry of one's own in full, `192.168.1.5:5000/library/tiny:latest`; case does not count."""
+    listed = {name.lower() for name in present}
+    return wanted.lower() in listed or ollama_names.listed_as(wanted).lower() in listed
 
 
 _PINNED = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)$")

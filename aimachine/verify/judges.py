@@ -10,7 +10,13 @@ import re
 from dataclasses import dataclass
 
 from aimachine.guest.drivers import DRIVER_PACKAGE
-from aimachine.guest.parsers import SmiGpu, parse_ping_summary, parse_smi_query, parse_ss_listening
+from aimachine.guest.parsers import (
+    SmiGpu,
+    has_model,
+    parse_ping_summary,
+    parse_smi_query,
+    parse_ss_listening,
+)
 
 
 @dataclass(frozen=True)
@@ -227,22 +233,32 @@ def ollama_list(out: Output, required: list[str]) -> Verdict:
     if not lines or not lines[0].startswith("NAME"):
         return Verdict(False, _first_line(out.stdout) or "no model table")
     names = [ln.split()[0] for ln in lines[1:] if ln.strip()]
-    missing = [m for m in required if m not in names and f"{m}:latest" not in names]
+    # as Ollama lists a name (its shortest form: a registry of one's own in full), or with :latest added
+    missing = [m for m in required if not has_model(names, m) and f"{m}:latest" not in names]
     if missing:
         return Verdict(False, f"missing: {', '.join(missing)}")
     return Verdict(True, f"{len(names)} model{'s' if len(names) != 1 else ''}: {', '.join(names) or '-'}")
 
 
+def _slog_value(line: str, key: str) -> str | None:
+    """KEY's value in a Go slog text line: `key=word` or `key="quoted words"`."""
+    found = re.search(rf'(?:^|\s){key}=(?:"((?:[^"\\]|\\.)*)"|(\S*))', line)
+    return None if found is None else found.group(1) if found.group(1) is not None else found.group(2)
+
+
 def ollama_on_gpu(out: Output) -> Verdict:
-    """Ollama's `inference compute` journal line: library=CUDA is the proof, library=cpu is a fallback."""
+    """Ollama's `inference compute` journal line (discover/types.go LogDetails), the last start's:
+    library=CUDA is the proof; library=cpu (0.32.15: `id=cpu library=cpu ... description=cpu`, the line
+    it logs when it found no GPU) is a fallback."""
     lines = [ln for ln in out.stdout.splitlines() if 'msg="inference compute"' in ln]
     if not lines:
         return Verdict(False, "no 'inference compute' line in Ollama's journal")
     last = lines[-1]
-    library = re.search(r"library=(\S+)", last)
-    desc = re.search(r'description="([^"]*)"', last)
-    found = f"library={library.group(1) if library else '?'}" + (f" {desc.group(1)}" if desc else "")
-    return Verdict(bool(library) and library.group(1).lower() == "cuda", found)
+    library = _slog_value(last, "library")
+    desc = _slog_value(last, "description")
+    same = (desc or "").lower() == (library or "").lower()  # the CPU line: description=cpu
+    found = f"library={library or '?'}" + (f" {desc}" if desc and not same else "")
+    return Verdict((library or "").lower() == "cuda", found)
 
 
 def process_on_gpu(out: Output, unit: str) -> Verdict:

@@ -140,6 +140,23 @@ BAD = [
     ("extra-arg-no-flag-list", mutate('version: "0.32.0"', 'version: "0.31.9"\n'
                                       "        extra_args: [--enforce-eager]"),
      "vms[0].services.vllm.extra_args[0]", "no flag list ships for 0.31.9", "extra_args:"),
+    # Ollama's model names (types/model/name.go): a scheme is dropped by its pull handler, so plain http
+    # is services.ollama.insecure_registries, which must name a registry a model is pulled from
+    ("ollama-model-with-scheme", mutate("models: [llama3.2:3b]", "models: [llama3.2:3b, "
+                                        "'http://192.168.1.5:5000/library/tiny:latest']"),
+     "vms[0].services.ollama.models[1]", "list its host in services.ollama.insecure_registries", "models:"),
+    ("ollama-model-host-without-namespace", mutate("models: [llama3.2:3b]",
+                                                   "models:\n          - llama3.2:3b\n"
+                                                   "          - 192.168.1.5:5000/tiny"),
+     "vms[0].services.ollama.models[1]", "HOST[:PORT]/NAMESPACE/MODEL[:TAG]", "- 192.168.1.5:5000/tiny"),
+    ("ollama-insecure-registry-unused", mutate("models: [llama3.2:3b]", "models: [llama3.2:3b]\n"
+                                               "        insecure_registries:\n          - 192.168.1.5:5000"),
+     "vms[0].services.ollama.insecure_registries[0]", "no name in services.ollama.models starts with",
+     "- 192.168.1.5:5000"),
+    ("ollama-insecure-registry-url", mutate("models: [llama3.2:3b]",
+                                            "models: [llama3.2:3b, 192.168.1.5:5000/library/tiny]\n"
+                                            "        insecure_registries: ['http://192.168.1.5:5000']"),
+     "vms[0].services.ollama.insecure_registries[0]", "without http://", "insecure_registries:"),
     ("empty-vms", "proxmox: {endpoint: 'https://127.0.0.1:8006', node: n}\nvms: []\n", "vms",
      "at least one VM", "vms: []"),
     ("top-level-list", "- a\n- b\n", "(top level)", "a mapping with the keys proxmox, vms", None),
@@ -281,3 +298,17 @@ def test_one_typo_is_one_problem():
     with pytest.raises(CatalogError) as both:  # a key that exists is not what a typo meant
         parse_catalog(mutate("memory_mb: 51200", "memory_mb: 51200\n    memroy_mb: 1"), "c.yml")
     assert len(both.value.problems) == 1 and "did you mean" not in both.value.problems[0]
+
+
+def test_ollama_models_from_a_registry_on_the_lan():
+    lan = "192.168.1.5:5000/library/tiny:latest"
+    text = mutate("models: [llama3.2:3b]", f"models: [llama3.2:3b, '{lan}', team/coder]\n"
+                  "        insecure_registries: ['192.168.1.5:5000']")
+    ollama = parse_catalog(text).vms[0].services.ollama
+    assert ollama.models == ["llama3.2:3b", lan, "team/coder"]
+    assert ollama.pulls_insecure(lan) and not ollama.pulls_insecure("llama3.2:3b")
+    assert not ollama.pulls_insecure("team/coder")
+    # the same registry over https: no insecure_registries, no --insecure
+    https = parse_catalog(mutate("models: [llama3.2:3b]", f"models: ['{lan}']")).vms[0].services.ollama
+    assert https.insecure_registries == [] and not https.pulls_insecure(lan)
+    assert parse_catalog(SHIPPED).vms[0].services.ollama.insecure_registries == []

@@ -97,3 +97,38 @@ def test_held_packages_and_cloud_init_from_real_captures():
     assert parsers.parse_showhold(printed(held, "apt-mark showhold")) == {"ufw"}
     assert parsers.parse_showhold(printed(held, "apt-mark hold ufw")) == set()  # "ufw set on hold."
     assert parsers.parse_cloud_init_status(body("cloud-init-status.degraded-done.long.txt")) == "done"
+
+
+def test_ollama_0_32_15_cli_wording_and_a_registry_of_ones_own():
+    """The pinned release's own outputs (captured: tests/fixtures/*.0.32.15.txt)."""
+    version = "ollama-version.server-unreachable.0.32.15.txt"
+    assert parsers.parse_ollama_version(printed(version, "ollama --version")) == "0.32.15"  # server up
+    down = printed(version, "ollama --version", nth=1)
+    assert down.splitlines()[0] == "Warning: could not connect to a running Ollama instance"
+    assert parsers.parse_ollama_version(down) == "0.32.15"  # the client's
+    listing = "ollama-list.registry-host.0.32.15.txt"
+    empty = printed(listing, "ollama list")
+    assert empty == "NAME    ID    SIZE    MODIFIED \n"  # the header ends in a space
+    assert parsers.parse_ollama_list(empty) == [] and parsers.parse_ollama_sizes(empty) == {}
+    pulled = printed(listing, "ollama list", nth=1)
+    present = parsers.parse_ollama_list(pulled)
+    assert present == ["127.0.0.1:18500/library/tiny:latest"]
+    assert parsers.parse_ollama_sizes(pulled) == {"127.0.0.1:18500/library/tiny:latest": 234_000}
+    for wanted in ("127.0.0.1:18500/library/tiny:latest", "127.0.0.1:18500/library/tiny",
+                   "127.0.0.1:18500/Library/Tiny"):
+        assert parsers.has_model(present, wanted), wanted
+    for other in ("tiny", "library/tiny", "127.0.0.1:18501/library/tiny", "127.0.0.1:18500/team/tiny:latest"):
+        assert not parsers.has_model(present, other), other
+
+
+def test_has_model_reads_names_as_ollama_lists_them():
+    # types/model/name.go DisplayShortest: the default host and namespace left out, the tag always there
+    assert parsers.has_model(["llama3.1:latest"], "llama3.1")
+    assert parsers.has_model(["llama3.1:8b"], "library/llama3.1:8b")
+    assert parsers.has_model(["llama3.1:8b"], "registry.ollama.ai/library/llama3.1:8b")
+    assert parsers.has_model(["team/coder:latest"], "team/coder")
+    assert not parsers.has_model(["team/coder:latest"], "coder")
+    assert not parsers.has_model(["llama3.1:8b"], "llama3.1")
+    # internal/modelref: `:cloud` after a tag pulls as TAG-cloud, `:local` is dropped
+    assert parsers.has_model(["gpt-oss:20b-cloud"], "gpt-oss:20b:cloud")
+    assert parsers.has_model(["qwen3:latest"], "qwen3:local")

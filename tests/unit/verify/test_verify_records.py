@@ -10,10 +10,11 @@ import re
 
 import pytest
 
+from aimachine.catalog.schema import load_catalog
 from aimachine.verify import checks as v
 from aimachine.verify import judges as j
 from aimachine.verify.judges import Output
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
 from tests.harness.real_outputs import body, printed, replay_verify
 
 HEALTHY = json.loads((FIXTURES / "verify" / "healthy-vm.json").read_text())
@@ -138,3 +139,35 @@ def test_listeners_on_a_real_dual_stack_socket():
     assert wrong == j.Verdict(False, "port 11434 also open on *:11434")
     assert not j.listeners(ss, {"0.0.0.0:8000": True}).passed  # exposed, but on loopback only
     assert not j.listeners(ss, {"127.0.0.1:18000": False}).passed
+
+
+def test_ollama_0_32_15_outputs_are_judged_as_printed():
+    """The pinned release's own outputs (tests/fixtures/*.0.32.15.txt): its CPU line fails ollama-gpu with
+    the check's remedy, its CUDA line passes; the model table and the version with the server down."""
+    vm = load_catalog(ROOT / "catalog.yml").vms[0]
+    gpu = next(c for c in v.checks_for(vm, "10.0.0.140") if c.name == "ollama-gpu")
+    start = Output(0, body("ollama-journal.start.cpu.0.32.15.txt"))
+    report = v.run_checks([gpu], lambda _: start, v.Report("vm", "10.0.0.140"))
+    [result] = report.results
+    assert not result.passed and result.found == "library=cpu"
+    assert result.remedy.startswith("Ollama fell back to the CPU")
+    cuda = Output(0, body("ollama-journal.inference-compute.cuda.0.32.15.txt"))
+    assert j.ollama_on_gpu(cuda) == j.Verdict(True, "library=CUDA NVIDIA GeForce RTX 5060 Ti")
+    # a restart that found the GPU no more: the last start's line counts
+    assert not j.ollama_on_gpu(Output(0, cuda.stdout + start.stdout)).passed
+    assert j.ollama_on_gpu(Output(0, start.stdout + cuda.stdout)).passed
+
+    listing = "ollama-list.registry-host.0.32.15.txt"
+    empty, pulled = printed(listing, "ollama list"), printed(listing, "ollama list", nth=1)
+    assert j.ollama_list(Output(0, empty), []).passed
+    assert j.ollama_list(Output(0, empty), ["llama3.2:3b"]) == j.Verdict(False, "missing: llama3.2:3b")
+    lan = "127.0.0.1:18500/library/tiny"
+    assert j.ollama_list(Output(0, pulled), [lan]) == j.Verdict(True, f"1 model: {lan}:latest")
+    down = printed("ollama-list.server-unreachable.0.32.15.txt", "ollama list")
+    assert j.ollama_list(Output(1, down), [lan]).found == (
+        "exit 1: Error: could not connect to ollama server, run 'ollama serve' to start it")
+
+    version = "ollama-version.server-unreachable.0.32.15.txt"
+    assert j.ollama_version(Output(0, printed(version, "ollama --version")), "0.32.15").passed
+    assert j.ollama_version(Output(0, printed(version, "ollama --version", nth=1)), "0.32.15").passed
+    assert not j.ollama_version(Output(0, printed(version, "ollama --version", nth=1)), "0.13.5").passed
