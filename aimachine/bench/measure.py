@@ -15,7 +15,9 @@ class Sample:
     """One streamed request, timed on this machine (perf_counter seconds).
 
     `engine_decode_s` / `engine_prompt_s` are the engine's own durations where it reports them
-    (Ollama's eval_duration and prompt_eval_duration); None means: use the client's clock.
+    (Ollama's eval_duration and prompt_eval_duration; vLLM's decode and prefill time from its /metrics);
+    None means: use the client's clock. `engine_decode_tokens` is how many tokens that decode time
+    covers (vLLM's starts at the first token: all but one); None: all of them (Ollama's eval_count).
     """
 
     sent: float
@@ -25,6 +27,7 @@ class Sample:
     completion_tokens: int
     engine_decode_s: float | None = None
     engine_prompt_s: float | None = None
+    engine_decode_tokens: int | None = None
 
     @property
     def ttft_s(self) -> float:
@@ -34,7 +37,8 @@ class Sample:
     def decode_tps(self) -> float | None:
         """Tokens per second after the first one: the first token's time belongs to TTFT."""
         if self.engine_decode_s is not None:
-            return _rate(self.completion_tokens, self.engine_decode_s)
+            covered = self.engine_decode_tokens
+            return _rate(self.completion_tokens if covered is None else covered, self.engine_decode_s)
         return _rate(self.completion_tokens - 1, self.last_token - self.first_token)
 
     @property
@@ -67,6 +71,7 @@ class LevelResult:
     prompt_tps: float | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    clock: str = "client"  # whose durations the rates use: "engine", "client" or "mixed"
 
 
 def summarize(prompt: str, concurrency: int, rounds: Sequence[Sequence[Sample]]) -> LevelResult:
@@ -83,4 +88,11 @@ def summarize(prompt: str, concurrency: int, rounds: Sequence[Sequence[Sample]])
         prompt_tps=median(s.prompt_tps for s in samples),
         prompt_tokens=None if prompt_tokens is None else round(prompt_tokens),
         completion_tokens=None if completion_tokens is None else round(completion_tokens),
+        clock=clock_of(samples),
     )
+
+
+def clock_of(samples: Sequence[Sample]) -> str:
+    """"engine" when the engine timed every sample's decode, "client" when it timed none."""
+    timed = {s.engine_decode_s is not None for s in samples}
+    return "mixed" if len(timed) > 1 else "engine" if timed == {True} else "client"

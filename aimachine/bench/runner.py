@@ -8,12 +8,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from aimachine.bench import vllm_metrics
 from aimachine.bench.measure import LevelResult, Sample, summarize
 from aimachine.bench.prompts import PROMPTS, tagged
 
 
 class StreamingClient(Protocol):
     def stream(self, prompt: str, max_tokens: int, seed: int) -> Sample: ...
+
+
+def measured_round(client: StreamingClient, prompts: Sequence[str], plan: Plan) -> list[Sample]:
+    """One round, timed by the engine where it tells its own durations per request (vLLM's /metrics,
+    read around the round: vllm_metrics.py); otherwise as the client saw it."""
+    counters = getattr(client, "counters", None)
+    if counters is None:
+        return fire(client, prompts, plan)
+    before = counters()
+    samples = fire(client, prompts, plan)
+    return vllm_metrics.engine_timed(samples, before, counters())
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,7 @@ def bench_engine(engine: str, client: StreamingClient, plan: Plan,
             for r in range(plan.runs):
                 ids = range(run_id + 1, run_id + level + 1)
                 run_id += level
-                samples = fire(client, [tagged(text, i) for i in ids], plan)
+                samples = measured_round(client, [tagged(text, i) for i in ids], plan)
                 rounds.append(samples)
                 done = summarize(name, level, [samples])
                 progress(_progress_line(engine, name, level, r + 1, plan.runs, done))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from aimachine.bench import vllm_metrics
 from aimachine.bench.measure import Sample
 from aimachine.bench.webcall import EngineClient, bench_error, error_text, json_of
 
@@ -24,6 +25,11 @@ class VllmClient(EngineClient):
     def version(self) -> str | None:
         resp = self._call("GET", "/version")
         return json_of(ENGINE, resp).get("version") if resp.ok else None
+
+    def counters(self) -> vllm_metrics.Counters | None:
+        """vLLM's own request timing (GET /metrics); None where it is not served."""
+        resp = self._call("GET", "/metrics")
+        return vllm_metrics.parse(resp.text) if resp.ok else None
 
     def check_model(self) -> None:
         """vLLM serves exactly the models it was started with: say which when ours is not one."""
