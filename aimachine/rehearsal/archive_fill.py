@@ -36,6 +36,9 @@ STEP_PACKAGES = {
     "vllm": calls.vllm_packages(noble_base.PYTHON),
     "ollama": calls.DOWNLOAD_PACKAGES,
 }
+# The engine tests only (tests/harness/engines.py): the CPU build of vLLM links libnuma, and torch's
+# inductor compiles its CPU kernels with a C++ compiler. A VM with its GPU needs neither.
+CPU_VLLM_PACKAGES = ("libnuma1", "g++")
 
 
 def guest_commands() -> list[str]:
@@ -47,7 +50,7 @@ def guest_commands() -> list[str]:
         f"apt-get -q {APT_LOCK_WAIT} update",
         calls.FIRST_BOOT_UPGRADE,
         *files,
-        *(f"{install} {' '.join(names)}" for names in STEP_PACKAGES.values()),
+        *(f"{install} {' '.join(names)}" for names in (*STEP_PACKAGES.values(), CPU_VLLM_PACKAGES)),
     ]
 
 

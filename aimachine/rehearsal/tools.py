@@ -1,4 +1,5 @@
-"""The Terraform tools `make tools` built (tools/build.sh), and a scratch copy of the Terraform module.
+"""The tools `make tools` built (tools/build.sh: Terraform's, and Ollama as its release asset), and a
+scratch copy of the Terraform module.
 
 build.sh writes tools.env into its cache (~/.cache/aimachine/tools unless AIMACHINE_TOOLS_DIR): the
 binary, and a CLI configuration that installs bpg/proxmox from a local filesystem mirror only, so a
@@ -25,6 +26,8 @@ class Tools:
     terraform: str
     cli_config: str
     provider_version: str
+    ollama_release: str = ""  # DIR/v{version}/{asset} + sha256sum.txt: Ollama built from its Go module
+    ollama_binary: str = ""
 
     def env(self) -> dict[str, str]:
         """What a Terraform run (or aimachine's) needs to use these tools, offline."""
@@ -41,7 +44,8 @@ def find_tools() -> tuple[Tools | None, str]:
     for key in (BIN_ENV, "TF_CLI_CONFIG_FILE", "BPG_PROVIDER_BINARY"):
         if not values.get(key) or not Path(values[key]).exists():
             return None, f"{key} in {summary} names {values.get(key)!r}, which does not exist"
-    return Tools(values[BIN_ENV], values["TF_CLI_CONFIG_FILE"], values.get("BPG_PROVIDER_VERSION", "")), ""
+    return Tools(values[BIN_ENV], values["TF_CLI_CONFIG_FILE"], values.get("BPG_PROVIDER_VERSION", ""),
+                 values.get("OLLAMA_RELEASE", ""), values.get("OLLAMA_BINARY", "")), ""
 
 
 def scratch_module(where: Path, source: Path = MODULE_DIR) -> Path:

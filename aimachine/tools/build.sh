@@ -2,7 +2,8 @@
 # Build, once per machine, the Terraform tool set pinned in pins.env beside this script:
 #   - the bpg/proxmox provider from its Go module, laid out as a Terraform filesystem_mirror;
 #   - OpenTofu from its Go module, only when no `terraform` >= TERRAFORM_MIN_VERSION is on PATH;
-#   - a CLI configuration that installs bpg/proxmox from that mirror only (no registry).
+#   - a CLI configuration that installs bpg/proxmox from that mirror only (no registry);
+#   - Ollama from its Go module, packed as its release asset with a sha256sum.txt (the tests' mirror).
 # Everything goes to $AIMACHINE_TOOLS_DIR (default ~/.cache/aimachine/tools), outside the checkout.
 # A warm run checks what is there and builds nothing. Needs Go (the provider's go.mod wants 1.26).
 # The modules are built inside Go's module cache, where their own go.mod and go.sum (replace
@@ -35,9 +36,9 @@ write_if_changed() {
   mv -f "$tmp" "$file"
 }
 
-# go_build MODULE VERSION PACKAGE OUTPUT: fetch MODULE@VERSION from the module proxy, build PACKAGE.
+# go_build MODULE VERSION PACKAGE OUTPUT [LDFLAGS]: fetch MODULE@VERSION from the module proxy, build PACKAGE.
 go_build() {
-  local module=$1 version=$2 package=$3 output=$4 log dir tmp
+  local module=$1 version=$2 package=$3 output=$4 ldflags=${5:-} log dir tmp
   log="$(mktemp)"
   tmp="$(mktemp "$output.XXXXXX")"
   say "building ${module}@v${version} (first time on this machine: a few minutes)"
@@ -48,7 +49,7 @@ go_build() {
     rm -f "$tmp"
     die "the Go module proxy did not give ${module}@v${version} (see above); nothing was built"
   fi
-  if ! (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$tmp" "$package") >"$log" 2>&1; then
+  if ! (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$tmp" "$package") >"$log" 2>&1; then
     grep -E 'reading https?://|40[34]|not available|refused|verifying' "$log" >&2 || cat "$log" >&2
     rm -f "$tmp"
     die "building ${module}@v${version} failed: the modules named above could not be fetched or built"
@@ -99,6 +100,27 @@ if [ -z "$terraform_bin" ]; then
   fi
 fi
 
+# --- Ollama, as its release asset (bin/ollama + lib/ollama/ in ollama-linux-amd64.tar.zst) ----------
+# The version is stamped the way Ollama's release build does (-X .../version.Version), else the binary
+# reports another one. sha256sum.txt is written in the release's format: `HASH  ./ASSET`.
+ollama_root="$tools/ollama-${OLLAMA_VERSION}"
+ollama_release="$ollama_root/release/v${OLLAMA_VERSION}"
+ollama_asset="ollama-linux-amd64.tar.zst"
+if [ -f "$ollama_release/sha256sum.txt" ] && [ -x "$ollama_root/bin/ollama" ]; then
+  say "ollama ${OLLAMA_VERSION}: $ollama_release/$ollama_asset (cached)"
+else
+  command -v zstd >/dev/null || die "zstd is not installed; it packs Ollama's release asset (apt install zstd)"
+  mkdir -p "$ollama_root/bin" "$ollama_root/lib/ollama" "$ollama_release"
+  go_build "$OLLAMA_MODULE" "$OLLAMA_VERSION" . "$ollama_root/bin/ollama" \
+    "-w -s -X=${OLLAMA_MODULE}/version.Version=${OLLAMA_VERSION}"
+  tmp="$(mktemp "$ollama_release/.asset.XXXXXX")"
+  tar -C "$ollama_root" --owner=0 --group=0 --sort=name -cf - bin lib | zstd -q -c >"$tmp"
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$ollama_release/$ollama_asset"
+  hash="$(sha256sum "$ollama_release/$ollama_asset" | cut -d' ' -f1)"
+  write_if_changed "$ollama_release/sha256sum.txt" "$hash  ./$ollama_asset"$'\n'
+fi
+
 # --- the CLI configuration and the summary the tests read ---------------------------------------
 rc="$tools/terraform.tfrc"
 rc_text="# Written by tools/build.sh: bpg/proxmox from the local mirror only, never from a registry.
@@ -113,7 +135,9 @@ write_if_changed "$rc" "$rc_text"
 env_text="AIMACHINE_TERRAFORM=$terraform_bin
 TF_CLI_CONFIG_FILE=$rc
 BPG_PROVIDER_VERSION=$BPG_PROVIDER_VERSION
-BPG_PROVIDER_BINARY=$provider"
+BPG_PROVIDER_BINARY=$provider
+OLLAMA_BINARY=$ollama_root/bin/ollama
+OLLAMA_RELEASE=$ollama_root/release"
 write_if_changed "$tools/tools.env" "$env_text"$'\n'
 say "ready: $tools/tools.env"
 printf '%s\n' "$env_text"

@@ -44,15 +44,17 @@ def require_test_host(what: str) -> None:
 
 @contextlib.contextmanager
 def booted_test_host(work: Path, payloads: Path, what: str, net: nspawn.Net = nspawn.TEST_NET,
-              hostname: str = "vm-llm-test", hub: bool = True) -> Iterator[nspawn.NspawnHost]:
+              hostname: str = "vm-llm-test", hub: bool = True, binds: dict[str, str] | None = None,
+              ) -> Iterator[nspawn.NspawnHost]:
     """A booted Ubuntu 24.04 test host on NET with the payload mirror bound in (and, with HUB, served
-    as the Hub for the model), admitted by the network guard; always stopped. Everything its apt asked
-    for must have come from the archive cache."""
+    as the Hub for the model) and BINDS (host path: path inside, read-only), admitted by the network
+    guard; always stopped. Everything its apt asked for must have come from the archive cache."""
     require_test_host(what)
     before = os.environ.get("AIMACHINE_TEST_HOSTS", "")
     os.environ["AIMACHINE_TEST_HOSTS"] = ",".join(h for h in (before, net.target_ip) if h)
     try:
-        with nspawn.booted(work, binds={str(payloads): PAYLOADS_IN_HOST}, net=net, hostname=hostname) as host:
+        with nspawn.booted(work, binds={str(payloads): PAYLOADS_IN_HOST, **(binds or {})}, net=net,
+                           hostname=hostname) as host:
             if hub:
                 # the Hub (HF_ENDPOINT) for the model: hub_mirror.py answers as huggingface_hub 2.4's
                 # client reads the Hub (its source: get_hf_file_metadata, list_repo_tree), checked by

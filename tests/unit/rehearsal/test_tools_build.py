@@ -76,10 +76,21 @@ def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     assert results[0][1] == results[1][1], "both print the same tool set"
     tools = tmp_path / "tools"
     files = sorted(str(p.relative_to(tools)) for p in tools.rglob("*") if p.is_file())
-    version = _pins()["BPG_PROVIDER_VERSION"]
-    assert files == [".build.lock", f"opentofu-{_pins()['OPENTOFU_VERSION']}/tofu",
+    version, ollama = _pins()["BPG_PROVIDER_VERSION"], _pins()["OLLAMA_VERSION"]
+    assert files == [".build.lock", f"ollama-{ollama}/bin/ollama",
+                     f"ollama-{ollama}/release/v{ollama}/ollama-linux-amd64.tar.zst",
+                     f"ollama-{ollama}/release/v{ollama}/sha256sum.txt",
+                     f"opentofu-{_pins()['OPENTOFU_VERSION']}/tofu",
                      f"providers/registry.opentofu.org/bpg/proxmox/{version}/linux_amd64/"
                      f"terraform-provider-proxmox_v{version}",
                      f"providers/registry.terraform.io/bpg/proxmox/{version}/linux_amd64/"
                      f"terraform-provider-proxmox_v{version}",
                      "terraform.tfrc", "tools.env"], "nothing half-written or temporary is left"
+    # Ollama as its release publishes it: the asset checks against sha256sum.txt's `HASH  ./NAME` line
+    release = tools / f"ollama-{ollama}" / "release" / f"v{ollama}"
+    checked = subprocess.run(["sha256sum", "-c", "--strict", "sha256sum.txt"], cwd=release,
+                             capture_output=True, text=True)
+    assert checked.returncode == 0 and "./ollama-linux-amd64.tar.zst: OK" in checked.stdout, checked
+    listing = subprocess.run(["tar", "--zstd", "-tf", str(release / "ollama-linux-amd64.tar.zst")],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert listing == ["bin/", "bin/ollama", "lib/", "lib/ollama/"]
