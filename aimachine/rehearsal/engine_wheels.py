@@ -77,7 +77,10 @@ def write_sums(house: Path) -> None:
             while chunk := data.read(1 << 20):
                 digest.update(chunk)
         lines.append(f"{digest.hexdigest()}  {wheel.name}\n")
-    (house / SUMS).write_text("".join(lines))
+    # a new file moved into place: a reader never sees half, and a hard-linked copy of the house keeps its own
+    tmp = house / f".{SUMS}.tmp"
+    tmp.write_text("".join(lines))
+    os.replace(tmp, house / SUMS)
 
 
 def fill(house: Path) -> bool:
