@@ -62,8 +62,8 @@ def configure(catalog: Path, host: NspawnHost, steps: str):
                          timeout=1200)
 
 
-def on_host(host: NspawnHost, command: str) -> str:
-    result = host.ssh(command)
+def on_host(host: NspawnHost, command: str, timeout: float = 60) -> str:
+    result = host.ssh(command, timeout=timeout)
     assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
     return result.stdout
 

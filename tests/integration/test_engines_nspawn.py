@@ -31,6 +31,9 @@ SERVICE_CHECKS = ("ssh", "vllm-venv", "vllm-unit", "vllm-health", "vllm-model", 
                   "ollama-version", "ollama-active", "ollama-list", "services-not-root", "listeners")
 GPU_CHECKS = ("gpu-name", "gpu-memory", "driver-version", "driver-open", "nvcc", "vllm-gpu", "ollama-gpu")
 UIDS = ("vllm", "ollama")
+# a restart returns once vLLM serves again (the unit's health wait): about a minute here, far more on a
+# machine busy with other work; the unit's own TimeoutStartSec is the bound that matters
+RESTART_S = 1800
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +94,8 @@ def test_vllm_serves_a_chat_completion_through_the_unit_from_the_models_cache(en
                              "-name model.safetensors")
     assert "models--Qwen--Qwen2.5-7B-Instruct-AWQ" in snapshot, snapshot
     # with the Hub mirror gone, a restarted vLLM still loads the model: offline, from that cache
-    on_host(host, "sudo systemctl stop aimachine-test-mirror-8090 && sudo systemctl restart vllm")
+    on_host(host, "sudo systemctl stop aimachine-test-mirror-8090 && sudo systemctl restart vllm",
+            timeout=RESTART_S)
     answer = chat(host, "Say hello to the homelab.")
     assert answer["model"] == engines.MODEL
     assert answer["choices"][0]["message"]["role"] == "assistant"
@@ -169,7 +173,7 @@ def test_the_services_reach_nothing_beyond_the_host(engines_host):
         f"OUTPUT -m owner --uid-owner {u} -p udp --dport 53" for u in UIDS]
     for tool in ("iptables", "ip6tables"):
         on_host(host, " && ".join(f"sudo {tool} -I {r}" for r in rules))
-    on_host(host, "sudo systemctl restart ollama vllm")
+    on_host(host, "sudo systemctl restart ollama vllm", timeout=RESTART_S)
     chat(host, "One more, please.")
     on_host(host, "curl -fsS -m 30 http://127.0.0.1:11434/api/tags >/dev/null")
     counts = on_host(host, "sudo iptables -nvxL OUTPUT; sudo ip6tables -nvxL OUTPUT")
