@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    for name, (marker, select) in TABLES.items():
+    for marker, (name, select) in TABLES.items():
         path = ROOT / name
         text = path.read_text()
         new = with_table(text, marker, table(select))

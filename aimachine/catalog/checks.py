@@ -184,6 +184,12 @@ def ip_port(value: Any) -> str:
     return found
 
 
+def split_bind(bind: str) -> tuple[str, int]:
+    """A checked IP:port bind ("127.0.0.1:8000", "[::1]:8000") as (host, port); brackets dropped."""
+    host, _, port = bind.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def ipv4_network(value: Any) -> str:
     allowed = "an IPv4 network in CIDR form, e.g. 192.168.0.0/24"
     found = _text(value, allowed)
@@ -314,3 +320,14 @@ def _key_file_hint(found: str) -> str:
 
 
 public_key_file = pattern(r"[^\n]+\.pub", _PUBLIC_KEY_FILE, _key_file_hint)
+
+
+_SECRET_FILE = "a path to the file that holds the key, e.g. ~/.config/aimachine/gateway.key"
+
+
+def secret_file(value: Any) -> str:
+    """A path to a file holding a secret; a value that looks like the secret itself is refused."""
+    found = _text(value, _SECRET_FILE)
+    if "\n" in found or found.startswith("sk-"):
+        raise Invalid(_SECRET_FILE, "the key itself never goes into the catalog: name the file that holds it")
+    return found

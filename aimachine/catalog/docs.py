@@ -63,10 +63,15 @@ def is_service(d: FieldDoc) -> bool:
     return d.path.startswith("vms[].services.")
 
 
-# Where each generated table lives: the file, its marker name, and which fields it holds.
+def is_gateway(d: FieldDoc) -> bool:
+    return d.path.startswith("gateway.")
+
+
+# Where each generated table lives, by its marker name: the file, and which fields it holds.
 TABLES: dict[str, tuple[str, Callable[[FieldDoc], bool]]] = {
-    "docs/catalog.md": ("catalog-fields", lambda d: not is_service(d)),
-    "docs/configuration.md": ("service-fields", is_service),
+    "catalog-fields": ("docs/catalog.md", lambda d: not is_service(d) and not is_gateway(d)),
+    "service-fields": ("docs/configuration.md", is_service),
+    "gateway-fields": ("docs/configuration.md", is_gateway),
 }
 
 

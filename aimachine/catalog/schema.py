@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from aimachine.catalog import checks as chk
+from aimachine.catalog import gateway as gw
 from aimachine.catalog import ollama_names, vllm_flags
 from aimachine.catalog.yamlsrc import Source, YamlSyntaxError, format_path, load
+
+split_bind = chk.split_bind  # its home is checks.py, beside ip_port; imported from here as before
 
 DEFAULT_CATALOG = "catalog.yml"
 _REQUIRED = dataclasses.MISSING
@@ -243,6 +246,35 @@ class Firewall:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Gateway:
+    vm: str | None = spec(chk.vm_name, None,
+                          "the VM (of `vms`) that runs the gateway, LiteLLM's proxy; none: no gateway, "
+                          "every engine stays where its bind says")
+    bind: str = spec(chk.ip_port, "0.0.0.0:4000", "where the gateway listens on its VM")
+    allow_from: str | None = spec(chk.ipv4_network, None,
+                                  "the network the gateway VM's firewall lets reach the gateway's port; "
+                                  "default: that VM's firewall.admin_network")
+    master_key_file: str | None = spec(chk.secret_file, None,
+                                       "the file on this machine holding the gateway's master key (one line, "
+                                       "e.g. sk-...; mode 600): read at configure time, never kept in the "
+                                       "catalog, the state or any output; required with `vm`")
+    routing_strategy: str = spec(chk.choice(*gw.ROUTING_STRATEGIES), "simple-shuffle",
+                                 "how LiteLLM picks among the VMs serving the same model "
+                                 "(router_settings.routing_strategy)")
+    admin_access: bool = spec(chk.boolean, False,
+                              "the admin network reaches the fronted engines directly too (their VM's "
+                              "firewall.admin_network); false: only the gateway's VM does")
+    litellm_version: str = spec(chk.version, gw.LITELLM_VERSION, "the litellm[proxy] release in its venv")
+    index_url: str = spec(chk.pattern(r"(https?|file)://\S+", "a package index URL"),
+                          "https://pypi.org/simple",
+                          "the only index litellm comes from (a mirror of PyPI works)")
+    routes: tuple = field(default=(), metadata={"internal": True})  # derived: catalog/gateway.py
+
+    def port(self) -> int:
+        return split_bind(self.bind)[1]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Vm:
     name: str = spec(chk.vm_name, doc="the VM's name on Proxmox and its host name")
     vmid: int = spec(chk.integer(100, 999999999), doc="never a VM the tool does not own (preflight checks)")
@@ -264,6 +296,9 @@ class Vm:
     nvidia: Nvidia = section()
     services: Services = section()
     firewall: Firewall = section()
+    # derived from the catalog's gateway section at load, never written in the catalog
+    fronted: gw.Fronted | None = field(default=None, metadata={"internal": True})
+    runs_gateway: Gateway | None = field(default=None, metadata={"internal": True})
 
     def static_address(self) -> str | None:
         return None if self.ipv4 == "dhcp" else self.ipv4.split("/")[0]
@@ -273,6 +308,7 @@ class Vm:
 class Catalog:
     proxmox: Proxmox = section()
     vms: list = spec(chk.list_of(lambda v: v, "a list of VMs"), doc="every VM this tool manages, by name")
+    gateway: Gateway = section()
     path: str = field(default=DEFAULT_CATALOG, metadata={"internal": True})
 
     def vm(self, name: str) -> Vm:
@@ -423,7 +459,13 @@ def parse_catalog(text: str, path: str = DEFAULT_CATALOG) -> Catalog:
     vms = _check_vms(src.data.get("vms"), out)
     if out.problems or top is None:
         raise CatalogError(out.problems)
-    return dataclasses.replace(top, vms=vms, path=path)
+    # the gateway's rules read whole VMs: they run once every field is right
+    found, vms, gateway = gw.apply(top.gateway, vms)
+    for where, value, allowed_text, hint in found:
+        out.add(where, value, allowed_text, hint)
+    if out.problems:
+        raise CatalogError(out.problems)
+    return dataclasses.replace(top, vms=vms, gateway=gateway, path=path)
 
 
 def load_catalog(path: str | os.PathLike = DEFAULT_CATALOG) -> Catalog:
@@ -438,15 +480,15 @@ def load_catalog(path: str | os.PathLike = DEFAULT_CATALOG) -> Catalog:
     return parse_catalog(text, name)
 
 
-def split_bind(bind: str) -> tuple[str, int]:
-    """A checked IP:port bind ("127.0.0.1:8000", "[::1]:8000") as (host, port); brackets dropped."""
-    host, _, port = bind.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 def vm_summary(catalog: Catalog, vm: Vm) -> dict[str, Any]:
     """The resolved VM entry (defaults applied) as plain data, node filled in from the host."""
     data = dataclasses.asdict(vm)
     data["node"] = catalog.node_of(vm)
     data["address"] = vm.static_address()
+    for internal in ("fronted", "runs_gateway"):
+        del data[internal]
+    if vm.fronted:
+        data["fronted_by"] = gw.fronted_summary(vm.fronted)
+    if vm.runs_gateway:
+        data["runs_gateway"] = gw.summary(vm.runs_gateway, vm)
     return data

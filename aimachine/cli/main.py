@@ -90,14 +90,19 @@ def catalog() -> None:
 @catalog_option
 def catalog_validate(catalog_path: str) -> None:
     """Check every entry; list all problems with file, line and field (exit 2)."""
+    from aimachine.catalog import gateway
     from aimachine.catalog.gpu_budget import overcommit
     from aimachine.proxmox.cloudinit import key_file_problems
 
     cat = load_catalog(catalog_path)
-    if problems := key_file_problems(cat):
+    if problems := key_file_problems(cat) + gateway.key_file_problems(cat):
         raise CatalogError(problems)
     names = ", ".join(f"{vm.name} ({vm.vmid})" for vm in cat.vms)
     click.echo(f"{catalog_path}: ok: {len(cat.vms)} VM{'s' if len(cat.vms) != 1 else ''}: {names}")
+    if cat.gateway.vm:
+        routes = len(cat.gateway.routes)
+        click.echo(f"gateway on {cat.gateway.vm}: {routes} model name{'s' if routes != 1 else ''} "
+                   f"({', '.join(r.name for r in cat.gateway.routes)})")
     for vm in cat.vms:
         if warning := overcommit(vm):
             click.echo(f"warn {vm.name}: {warning}")

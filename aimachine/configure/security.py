@@ -10,7 +10,7 @@ from pyinfra.operations import server
 from aimachine.configure.common import ensure_packages, put_files, stop
 from aimachine.configure.facts import SshClientAddress, UfwStatus
 from aimachine.guest.apt_calls import SECURITY_PACKAGES
-from aimachine.guest.firewall import SERVICE_PORTS, locks_out, ufw_commands, wanted_ports
+from aimachine.guest.firewall import SERVICE_PORTS, gateway_rules, locks_out, ufw_commands, wanted_ports
 from aimachine.guest.rendered import SSHD_DROPIN, split_bind, sshd_dropin
 
 
@@ -33,9 +33,11 @@ def security() -> None:
     vllm_port, ollama_port = split_bind(services.vllm.bind)[1], split_bind(services.ollama.bind)[1]
     ports = wanted_ports(services.vllm.expose, vllm_port, services.ollama.expose, ollama_port)
     network = vm.firewall.admin_network
-    # the catalog's own ports are managed too, so un-exposing a service on a moved bind closes it
+    # the catalog's own ports are managed too, so un-exposing a service on a moved bind closes it; a gateway
+    # in the catalog adds its rules (catalog/gateway.py), and taking it out closes them
+    extra = gateway_rules(vm)
     commands = ufw_commands(host.get_fact(UfwStatus), network, ports,
-                            managed_ports=(*SERVICE_PORTS, vllm_port, ollama_port))
+                            managed_ports=(*SERVICE_PORTS, vllm_port, ollama_port), extra=extra)
     client = host.get_fact(SshClientAddress, _sudo=False) if commands else None
     if locks_out(client, network):
         stop(f"this run connects from {client}, which firewall.admin_network {network} does not include: "
@@ -43,8 +45,9 @@ def security() -> None:
              "inside it) and run again")
         return
     if commands:
+        also = "".join(f", tcp {port} from {source}" for source, port in extra)
         server.shell(
             name=f"ufw: deny incoming, allow tcp {', '.join(map(str, ports))} "
-            f"from {vm.firewall.admin_network}",
+            f"from {vm.firewall.admin_network}{also}",
             commands=commands,
         )

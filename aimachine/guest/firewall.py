@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from aimachine.catalog.schema import Vm, split_bind
 from aimachine.guest.parsers import UfwRule, UfwStatus
 
 SSH_PORT = 22
@@ -21,6 +22,23 @@ def wanted_ports(vllm_expose: bool, vllm_port: int, ollama_expose: bool, ollama_
     ports += [vllm_port] if vllm_expose else []
     ports += [ollama_port] if ollama_expose else []
     return ports
+
+
+def gateway_rules(vm: Vm) -> list[tuple[str, int]]:
+    """(source network, port) the gateway adds to VM's firewall (none without a gateway in the catalog):
+    on a VM it fronts, its engines' ports from the gateway's VM (and from firewall.admin_network with
+    gateway.admin_access); on the gateway's VM, its port from gateway.allow_from (default: admin_network).
+    The gateway's own VM reaches its engines on loopback, which ufw always allows."""
+    rules: list[tuple[str, int]] = []
+    services = [s for s in (vm.services.vllm, vm.services.ollama) if s.enabled]
+    if vm.fronted and vm.fronted.gateway_address:
+        sources = [f"{vm.fronted.gateway_address}/32"]
+        sources += [vm.firewall.admin_network] if vm.fronted.admin_access else []
+        rules += [(source, split_bind(s.bind)[1]) for s in services for source in sources]
+    gateway = vm.runs_gateway
+    if gateway and not ipaddress.ip_address(split_bind(gateway.bind)[0]).is_loopback:
+        rules.append((gateway.allow_from or vm.firewall.admin_network, split_bind(gateway.bind)[1]))
+    return rules
 
 
 def ufw_source(network: str) -> str:
@@ -37,21 +55,23 @@ def _from(rule: UfwRule) -> str:
 
 
 def ufw_commands(status: UfwStatus | None, network: str, ports: list[int],
-                 managed_ports: tuple[int, ...] = SERVICE_PORTS) -> list[str]:
+                 managed_ports: tuple[int, ...] = SERVICE_PORTS,
+                 extra: list[tuple[str, int]] | tuple = ()) -> list[str]:
     """Allow rules first, then deletions, then the default policy, then enable: SSH is never cut off
     mid-change.
 
     Deleted: an IPv4 tcp ALLOW rule on SSH or a managed port that the catalog does not ask for (a port
     no longer exposed, an admin network changed). Other rules (other ports, IPv6 twins, app profiles,
-    DENY rules) are the admin's and are left alone."""
+    DENY rules) are the admin's and are left alone. EXTRA: (source network, port) rules beside those
+    from NETWORK (gateway_rules)."""
     status = status or UfwStatus(active=False)
-    source = ufw_source(network)
     present = [r for r in status.port_rules if r.proto == "tcp" and r.action == "ALLOW" and not r.v6]
     have = {(r.port, r.source) for r in present}
-    wanted = {(str(port), source) for port in ports}
-    commands = [f"ufw allow proto tcp from {network} to any port {port}"
-                for port in ports if (str(port), source) not in have]
-    managed = {str(port) for port in (SSH_PORT, *ports, *managed_ports)}
+    rules = list(dict.fromkeys([*((network, port) for port in ports), *extra]))
+    wanted = {(str(port), ufw_source(net)) for net, port in rules}
+    commands = [f"ufw allow proto tcp from {net} to any port {port}"
+                for net, port in rules if (str(port), ufw_source(net)) not in have]
+    managed = {str(port) for port in (SSH_PORT, *ports, *managed_ports, *(port for _, port in extra))}
     commands += [f"ufw delete allow proto tcp from {_from(r)} to any port {r.port}"
                  for r in present if r.port in managed and (r.port, r.source) not in wanted]
     if status.incoming != "deny":

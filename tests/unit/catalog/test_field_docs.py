@@ -15,9 +15,9 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.lint
 
 
-@pytest.mark.parametrize("name", sorted(TABLES))
-def test_the_committed_table_is_the_generated_one(name):
-    marker, select = TABLES[name]
+@pytest.mark.parametrize("marker", sorted(TABLES))
+def test_the_committed_table_is_the_generated_one(marker):
+    name, select = TABLES[marker]
     text = (ROOT / name).read_text()
     assert with_table(text, marker, table(select)) == text, f"{name} is stale: run `make docs`"
 
@@ -33,6 +33,7 @@ def test_every_field_is_documented_once():
 def test_a_changed_default_shows_as_drift(monkeypatch):
     vllm = {f.name: f for f in dataclasses.fields(schema.Vllm)}
     monkeypatch.setattr(vllm["gpu_memory_utilization"], "default", 0.9)
-    marker, select = TABLES["docs/configuration.md"]
+    marker = "service-fields"
+    _, select = TABLES[marker]
     text = (ROOT / "docs/configuration.md").read_text()
     assert with_table(text, marker, table(select)) != text
