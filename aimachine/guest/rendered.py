@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from aimachine.catalog.schema import Services, Vllm, split_bind
+from aimachine.catalog import gateway as gw
+from aimachine.catalog.schema import Gateway, Services, Vllm, split_bind
 
 VLLM_VENV = "/opt/vllm/venv"
 VLLM_UNIT = "/etc/systemd/system/vllm.service"
@@ -32,6 +33,20 @@ MODELS_SERVICE = "aimachine-models.service"
 MODELS_UNIT = f"/etc/systemd/system/{MODELS_SERVICE}"
 MODELS_STATE = "/var/lib/aimachine/models"
 MODELS_STATUS = f"{MODELS_STATE}/status.json"
+# the gateway (catalog: gateway), on the VM that runs it: LiteLLM's proxy in its venv, its config, its key
+GATEWAY_USER = "litellm"
+GATEWAY_VENV = "/opt/litellm/venv"
+GATEWAY_SERVICE = "aimachine-gateway.service"
+GATEWAY_UNIT = f"/etc/systemd/system/{GATEWAY_SERVICE}"
+GATEWAY_CONFIG = "/etc/litellm/config.yaml"
+GATEWAY_KEY_ENV = "/etc/litellm/master-key.env"  # root's, mode 600: systemd reads it, the service cannot
+GATEWAY_STATE = "litellm"  # StateDirectory=: /var/lib/litellm, the user's home
+GATEWAY_HOME = f"/var/lib/{GATEWAY_STATE}"
+# LiteLLM's router (litellm 1.110.2 types/router.py): a failed call is retried on the name's other
+# deployments; a deployment failing more than allowed_fails times in a minute rests for cooldown_time
+GATEWAY_RETRIES = 2
+GATEWAY_ALLOWED_FAILS = 1
+GATEWAY_COOLDOWN_S = 30
 
 
 @dataclass(frozen=True)
@@ -160,3 +175,43 @@ def cuda_source(repo_url: str) -> ManagedFile:
 
 def gpu_status_script() -> ManagedFile:
     return ManagedFile(GPU_STATUS, template("gpu-status.sh"), mode="755")
+
+
+def gateway_config(gateway: Gateway) -> ManagedFile:
+    """LiteLLM's proxy config: the routes the catalog derives, the router's strategy and retries, and the
+    master key by reference only (`os.environ/LITELLM_MASTER_KEY`: the unit's EnvironmentFile holds it)."""
+    import yaml  # as jinja2: only when a file is rendered
+
+    config = {
+        "model_list": gw.model_list(gateway.routes),
+        "router_settings": {
+            "routing_strategy": gateway.routing_strategy,
+            "num_retries": GATEWAY_RETRIES,
+            "allowed_fails": GATEWAY_ALLOWED_FAILS,
+            "cooldown_time": GATEWAY_COOLDOWN_S,
+        },
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+    }
+    head = ("# Managed by aimachine (catalog: gateway; the routes come from every VM's engines). Local\n"
+            "# changes are overwritten on the next run. The key is not here: LITELLM_MASTER_KEY comes\n"
+            f"# from {GATEWAY_KEY_ENV}.\n")
+    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1000)
+    return ManagedFile(GATEWAY_CONFIG, head + body)
+
+
+def gateway_unit(gateway: Gateway) -> ManagedFile:
+    host, port = split_bind(gateway.bind)
+    return ManagedFile(GATEWAY_UNIT, template(
+        "aimachine-gateway.service.j2", user=GATEWAY_USER, key_env=GATEWAY_KEY_ENV, home=GATEWAY_HOME,
+        state_dir=GATEWAY_STATE, venv=GATEWAY_VENV, config=GATEWAY_CONFIG, host=host, port=port))
+
+
+def gateway_files(gateway: Gateway) -> list[ManagedFile]:
+    """What the gateway's VM gets besides the key: the config and the unit."""
+    return [gateway_config(gateway), gateway_unit(gateway)]
+
+
+def gateway_key_env(key: str) -> ManagedFile:
+    """The EnvironmentFile with the master key (gateway.read_master_key has checked it: no spaces, quotes,
+    backslash, $ or %, so systemd reads it as written). Root's, 600; never printed, never a golden file."""
+    return ManagedFile(GATEWAY_KEY_ENV, f"LITELLM_MASTER_KEY={key}\n", mode="600")

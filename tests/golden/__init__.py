@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from aimachine.catalog.schema import Vm, load_catalog
-from aimachine.guest import drivers, rendered
+from aimachine.catalog.schema import Catalog, Vm, load_catalog
+from aimachine.guest import drivers, firewall, rendered
 from aimachine.proxmox import cloudinit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +27,9 @@ MODES = Path(__file__).resolve().parent / "modes.txt"
 EXTRA_ARGS_UNIT = Path(__file__).resolve().parent / "vllm-extra-args.service"
 EXTRA_ARGS = ["--attention-backend", "TRITON_ATTN", "--enforce-eager", "--max-num-seqs", "16",
               "--compilation-config", '{"cudagraph_mode": "PIECEWISE"}']
+# the shipped catalog with a second VM and a gateway in front of both: what the gateway adds and changes
+GATEWAY_CATALOG = Path(__file__).resolve().parent / "gateway-catalog.yml"
+GATEWAY_GOLDEN = Path(__file__).resolve().parent / "gateway"
 SNIPPET_DIR = "snippets"  # the user-data, as written to the node's snippets storage
 PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdvbGRlbmtleWZvcnRlc3Rzb25seTAwMDAwMDAwMDAwMDA "
               "golden@aimachine")
@@ -85,4 +88,25 @@ def golden_files(vm: Vm) -> list[rendered.ManagedFile]:
         if not path.is_file():
             raise ValueError(f"no golden file for {made.path}: the golden files are the shipped catalog's")
         out.append(dataclasses.replace(made, content=path.read_text(), mode=golden_modes()[made.path]))
+    return out
+
+
+def gateway_catalog() -> Catalog:
+    return load_catalog(GATEWAY_CATALOG)
+
+
+def gateway_rendered() -> dict[str, str]:
+    """{path under GATEWAY_GOLDEN: content}: the gateway's config and unit on its VM; on the VM it fronts, the
+    engines' files that moved to its address; on each VM, the ufw commands a fresh VM gets."""
+    cat = gateway_catalog()
+    out: dict[str, str] = {}
+    for vm in cat.vms:
+        files = rendered.gateway_files(vm.runs_gateway) if vm.runs_gateway else []
+        if vm.fronted and vm.fronted.gateway_address:
+            files += [rendered.vllm_unit(vm.services.vllm), *rendered.ollama_files(vm.services)]
+        out.update({f"{vm.name}{f.path}": f.content for f in files})
+        ports = firewall.wanted_ports(vm.services.vllm.expose, 8000, vm.services.ollama.expose, 11434)
+        commands = firewall.ufw_commands(None, vm.firewall.admin_network, ports,
+                                         extra=firewall.gateway_rules(vm))
+        out[f"{vm.name}/ufw-commands.txt"] = "".join(f"{c}\n" for c in commands)
     return out

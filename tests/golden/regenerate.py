@@ -8,6 +8,7 @@ from tests.golden import (
     CHECKS,
     DRIVERS,
     EXTRA_ARGS_UNIT,
+    GATEWAY_GOLDEN,
     GOLDEN,
     JUDGEMENTS,
     MODES,
@@ -17,6 +18,7 @@ from tests.golden import (
     catalog_cases,
     driver_cases,
     extra_args_unit,
+    gateway_rendered,
     golden_path,
     privilege_cases,
     render_modes,
@@ -39,6 +41,12 @@ def main() -> None:
     print(MODES)
     EXTRA_ARGS_UNIT.write_text(extra_args_unit().content)
     print(EXTRA_ARGS_UNIT)
+    shutil.rmtree(GATEWAY_GOLDEN, ignore_errors=True)
+    for name, content in gateway_rendered().items():
+        path = GATEWAY_GOLDEN / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        print(path)
     VERDICTS.write_text(render(str(ROOT / "catalog.yml")))
     print(VERDICTS)
     JUDGEMENTS.write_text(verify_cases.render())

@@ -1,9 +1,10 @@
-"""The sandboxing of the three units the product renders, as `systemd-analyze security` scores it.
+"""The sandboxing of the four units the product renders, as `systemd-analyze security` scores it.
 
-Each unit, rendered from the shipped catalog, scores at most LIMIT ("OK" is below 5) on this machine's
-systemd and on the systemd of Ubuntu 24.04 (255: the test host's root, built by `make test-host`), which
-is the one that runs them. vLLM and Ollama reach the GPU's device nodes (/dev/nvidia*): no device
-sandboxing on them, which only a GPU could show to be wrong.
+Each unit, rendered from the shipped catalog (the gateway's from tests/golden/gateway-catalog.yml),
+scores at most LIMIT ("OK" is below 5) on this machine's systemd and on the systemd of Ubuntu 24.04
+(255: the test host's root, built by `make test-host`), which is the one that runs them. vLLM and
+Ollama reach the GPU's device nodes (/dev/nvidia*): no device sandboxing on them, which only a GPU
+could show to be wrong; the gateway has no GPU and gets it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from aimachine.guest.rendered import gateway_unit
 from aimachine.rehearsal import guest as nspawn
 from aimachine.rehearsal import noble_base
-from tests.golden import rendered_files, shipped_vm
+from tests.golden import gateway_catalog, rendered_files, shipped_vm
 
 LIMIT = 4.5
-UNITS = ("vllm.service", "ollama.service", "aimachine-models.service")
+UNITS = ("vllm.service", "ollama.service", "aimachine-models.service", "aimachine-gateway.service")
 GPU_UNITS = ("vllm.service", "ollama.service")
 # a device allow list (ProtectClock= implies one: DeviceAllow=char-rtc r) shuts out /dev/nvidia*
 NO_DEVICE_SANDBOX = ("PrivateDevices=", "DevicePolicy=", "DeviceAllow=", "ProtectClock=")
@@ -34,6 +36,8 @@ IN_NOBLE = "/mnt"  # where the units are bound in the root (a directory it has: 
 def units() -> dict[str, str]:
     """{unit name: content} as the configuration writes them for the shipped catalog."""
     made = {Path(f.path).name: f.content for f in rendered_files(shipped_vm())}
+    gateway = gateway_unit(gateway_catalog().gateway)
+    made[Path(gateway.path).name] = gateway.content
     return {name: made[name] for name in UNITS}
 
 
@@ -76,6 +80,12 @@ def test_the_gpu_units_leave_the_devices_alone():
     for name in GPU_UNITS:
         directives = [line.strip() for line in units()[name].splitlines() if not line.startswith("#")]
         assert not [d for d in directives if d.startswith(NO_DEVICE_SANDBOX)], name
+
+
+def test_the_gateway_has_no_devices_and_no_clock():
+    """No GPU: the gateway gets the device sandbox the engines cannot have."""
+    directives = set(units()["aimachine-gateway.service"].splitlines())
+    assert {"PrivateDevices=yes", "ProtectClock=yes", "PrivateUsers=yes"} <= directives
 
 
 def test_every_unit_keeps_the_core_of_its_sandbox():
