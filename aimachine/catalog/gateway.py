@@ -31,7 +31,8 @@ from aimachine.catalog.yamlsrc import format_path, load
 if TYPE_CHECKING:  # schema imports this module: its types are for the reader only
     from aimachine.catalog.schema import Catalog, Gateway, Vm
 
-LITELLM_VERSION = "1.110.2"  # PyPI's newest 1.110.x; its wheel: Requires-Python >=3.10, <3.16
+LITELLM_VERSION = "1.110.2"  # PyPI's newest 1.110.x (tests/fixtures/pypi/litellm-1.110.2.METADATA)
+LITELLM_PYTHON = "3.12"  # its venv's: Ubuntu 24.04's python3; the wheel says Requires-Python >=3.10, <3.16
 # LiteLLM 1.110.2's router strategies (litellm/types/litellm_params.py RoutingStrategyName; each picks
 # among the deployments of one model name). Left out: cost-based-routing (the engines cost nothing, so it
 # cannot tell them apart), usage-based-routing (marked deprecated in its router settings,

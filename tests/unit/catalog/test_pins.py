@@ -16,6 +16,7 @@ PYPI = FIXTURES / "pypi"
 VLLM_INDEX = json.loads((PYPI / "simple-vllm.json").read_text())
 VLLM_META = (PYPI / "vllm-0.32.0.METADATA").read_text()
 TORCH_META = (PYPI / "torch-2.13.0.METADATA").read_text()
+LITELLM_META = (PYPI / "litellm-1.110.2.METADATA").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +54,21 @@ def test_no_wheel_for_a_version_that_does_not_exist_or_an_unknown_platform():
     assert pins.linux_wheel(VLLM_INDEX, "0.99.0", "3.12") is None
     only_arm = {"files": [f for f in VLLM_INDEX["files"] if "aarch64" in f["filename"]]}
     assert pins.linux_wheel(only_arm, "0.32.0", "3.12") is None
+
+
+def test_the_litellm_pin_admits_the_gateways_python_and_its_proxy_extra_is_the_same_release():
+    """litellm[proxy] 1.110.2: Requires-Python >=3.10, <3.16 (noble's 3.12 fits); the proxy extra pins
+    litellm-proxy to the same version, beside uvicorn, fastapi and the rest of the server."""
+    from packaging.requirements import Requirement
+
+    from aimachine.catalog import gateway
+
+    found = dict(pins.headers(LITELLM_META))
+    assert (found["Name"], found["Version"]) == ("litellm", gateway.LITELLM_VERSION)
+    assert pins.python_admitted(found["Requires-Python"], gateway.LITELLM_PYTHON)
+    proxy = {r.name: str(r.specifier) for r in map(Requirement, (v for k, v in pins.headers(LITELLM_META)
+                                                                  if k == "Requires-Dist"))
+             if r.marker and r.marker.evaluate({"extra": "proxy", "python_full_version": "3.12.0",
+                                                "sys_platform": "linux"})}
+    assert proxy["litellm-proxy"] == f"=={gateway.LITELLM_VERSION}"
+    assert {"uvicorn", "fastapi", "gunicorn", "cryptography"} <= set(proxy)
