@@ -256,8 +256,9 @@ class Gateway:
                                   "default: that VM's firewall.admin_network")
     master_key_file: str | None = spec(chk.secret_file, None,
                                        "the file on this machine holding the gateway's master key (one line, "
-                                       "e.g. sk-...; mode 600): read at configure time, never kept in the "
-                                       "catalog, the state or any output; required with `vm`")
+                                       "e.g. sk-...; mode 600): read by `catalog validate` and at configure "
+                                       "time, never kept in the catalog, the state or any output; required "
+                                       "with `vm`")
     routing_strategy: str = spec(chk.choice(*gw.ROUTING_STRATEGIES), "simple-shuffle",
                                  "how LiteLLM picks among the VMs serving the same model "
                                  "(router_settings.routing_strategy)")
