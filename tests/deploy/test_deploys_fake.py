@@ -281,3 +281,23 @@ def test_without_ollama_a_vllm_restart_touches_no_ollama(vm):
     run = run_fake([STEPS["vllm"]], host.responses(), vm=alone)
     assert "vllm | Restart vllm for the new settings" in run.changed
     assert not [c for c in run.executed if "ollama" in c]
+
+
+def test_a_vm_behind_a_gateway_admits_the_gateways_vm_to_its_engines_and_a_rerun_changes_nothing():
+    """tests/golden/gateway-catalog.yml: vm-llm-second is fronted by the gateway on vm-llm-aimachine
+    (192.168.0.140); its firewall gets the engines' ports from that address only, once."""
+    from tests.golden import gateway_catalog
+
+    fronted = gateway_catalog().vm("vm-llm-second")
+    run = run_fake([STEPS["security"]], fresh(fronted).responses(), vm=fronted)
+    assert not run.failed, run.error
+    assert {"ufw allow proto tcp from 192.168.0.140/32 to any port 8000",
+            "ufw allow proto tcp from 192.168.0.140/32 to any port 11434"} <= set(run.executed)
+    assert not [c for c in run.executed if c.startswith("ufw allow") and "192.168.0.0/24" in c
+                and not c.endswith("port 22")]
+    host = converged(fronted)
+    assert run_fake([STEPS["security"]], host.responses(), vm=fronted).changed  # the rules are missing
+    host.ufw += ("8000/tcp                   ALLOW IN    192.168.0.140\n"  # as ufw prints a /32
+                 "11434/tcp                  ALLOW IN    192.168.0.140\n")
+    again = run_fake([STEPS["security"]], host.responses(), vm=fronted)
+    assert not again.failed and again.changed == []
