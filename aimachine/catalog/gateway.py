@@ -202,12 +202,12 @@ def model_list(routes: tuple[Route, ...] | list[Route]) -> list[dict[str, Any]]:
             for route in routes for d in route.deployments]
 
 
-def url(gateway: Gateway, vm: Vm) -> str:
-    """The gateway's base URL as a client on the network writes it (the VM's address for a wildcard bind;
-    ADDRESS stands for it where DHCP gives it)."""
+def url(gateway: Gateway, vm: Vm, address: str | None = None) -> str:
+    """The gateway's base URL as a client on the network writes it (for a wildcard bind the VM's static
+    address, else ADDRESS, the one it was found at; the word ADDRESS where none is known)."""
     host, port = split_bind(gateway.bind)
     if ipaddress.ip_address(host).is_unspecified:
-        host = vm.static_address() or "ADDRESS"
+        host = vm.static_address() or address or "ADDRESS"
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
 
 

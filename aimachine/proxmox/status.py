@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aimachine.catalog import gateway
+from aimachine.catalog.schema import Vm
 from aimachine.proxmox import paths
 from aimachine.proxmox import provision as prov
 from aimachine.proxmox.api import ApiError
@@ -12,6 +14,17 @@ from aimachine.reach.address import agent_ipv4, vm_target
 STATUS_COMMAND = ("systemctl is-active vllm ollama | paste -sd ' '; "
                   "nvidia-smi --query-gpu=name,memory.used,memory.total,utilization.gpu "
                   "--format=csv,noheader 2>&1 | head -1")
+
+
+def gateway_lines(vm: Vm, address: str | None) -> list[str]:
+    """The gateway this VM runs (its URL) or sits behind, from the catalog; none without a gateway."""
+    lines = []
+    if vm.runs_gateway:
+        lines.append(f"  gateway:  {gateway.url(vm.runs_gateway, vm, address)} "
+                     f"({len(vm.runs_gateway.routes)} model names; key: gateway.master_key_file)")
+    if vm.fronted and vm.fronted.gateway_address:
+        lines.append(f"  behind:   the gateway on {vm.fronted.gateway_vm} ({vm.fronted.gateway_address})")
+    return lines
 
 
 def status_lines(run: prov.Run) -> list[str]:
@@ -32,6 +45,7 @@ def status_lines(run: prov.Run) -> list[str]:
             lines.append(f"  agent:    {err.message}")
     address = address or state.recorded_address(vm.name)
     lines.append(f"  address:  {address or 'unknown'}")
+    lines += gateway_lines(vm, address)
     if not address or found.status != "running":
         return lines
     out = ssh.run(vm_target(vm, address), STATUS_COMMAND, timeout=30)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from aimachine.catalog.schema import Vm
 from aimachine.errors import PhaseError
-from aimachine.guest.rendered import VLLM_VENV, probe_url
+from aimachine.guest.rendered import GATEWAY_KEY_ENV, GATEWAY_SERVICE, VLLM_VENV, probe_url
 from aimachine.reach import ssh
 from aimachine.verify import judges as judge
 from aimachine.verify.judges import Output, Verdict
@@ -68,6 +68,9 @@ def checks_for(vm: Vm, address: str, health_wait_s: float = 600) -> list[Check]:
     query = "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader"
     units = [u for u, s in (("vllm", vllm), ("ollama", ollama)) if s.enabled]
     binds = {s.bind: s.expose for s in (vllm, ollama) if s.enabled}
+    if vm.runs_gateway:
+        units.append(GATEWAY_SERVICE.removesuffix(".service"))
+        binds[vm.runs_gateway.bind] = True  # the gateway is there to be reached
     out: list[Check] = [
         Check("ping", f"ping -c 3 -W 2 {address}", "replies", judge.ping,
               "check the VM is running (aimachine status) and that this machine can route to it",
@@ -132,6 +135,8 @@ def checks_for(vm: Vm, address: str, health_wait_s: float = 600) -> list[Check]:
                   "Ollama fell back to the CPU: check nvidia-smi, then systemctl restart ollama; see "
                   + TROUBLESHOOTING),
         ]
+    if vm.runs_gateway:
+        out += gateway_checks(vm)
     if units:
         out += [
             Check("services-not-root", " ; ".join(
@@ -143,6 +148,28 @@ def checks_for(vm: Vm, address: str, health_wait_s: float = 600) -> list[Check]:
                   "the services must bind where the catalog says: aimachine configure " + vm.name),
         ]
     return out
+
+
+def gateway_checks(vm: Vm) -> list[Check]:
+    """The gateway on the VM that runs it: its unit, LiteLLM's liveness (no key needed), and every route
+    the catalog derives listed by its /v1/models, asked with the master key read on the VM itself (root's
+    EnvironmentFile: the key never crosses to this machine or into the output)."""
+    assert vm.runs_gateway is not None
+    names = [r.name for r in vm.runs_gateway.routes]
+    unit = GATEWAY_SERVICE.removesuffix(".service")
+    models = probe_url(vm.runs_gateway.bind, "/v1/models")
+    alive = probe_url(vm.runs_gateway.bind, "/health/liveliness")
+    return [
+        Check("gateway-unit", f"systemctl is-active {unit}", "active",
+              lambda o: judge.exact_text(o, "active"), f"journalctl -u {unit} -n 100 shows why it stopped"),
+        Check("gateway-health", f"curl -s -o /dev/null -m 10 -w '%{{http_code}}' {alive}", "HTTP 200",
+              judge.http_status, f"journalctl -u {unit}: LiteLLM did not start", wait_s=60),
+        Check("gateway-models",
+              f"sudo -n sh -c '. {GATEWAY_KEY_ENV} && curl -s -m 10 -H \"Authorization: Bearer "
+              f"$LITELLM_MASTER_KEY\" {models}'",
+              ", ".join(names), lambda o: judge.served_models(o, names),
+              "the gateway's config must list the catalog's routes: aimachine configure " + vm.name),
+    ]
 
 
 # GPU compute processes with their cgroup, so a process can be tied to its systemd unit.

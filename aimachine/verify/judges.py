@@ -203,6 +203,17 @@ def http_status(out: Output, expected: int = 200) -> Verdict:
     return Verdict(int(code) == expected, f"HTTP {code}")
 
 
+def served_models(out: Output, expected: list[str]) -> Verdict:
+    """`GET /v1/models` of the gateway: every route name the catalog derives is listed."""
+    found = [served_model(out, name) for name in expected]
+    if not found:
+        return Verdict(False, "no route expected")
+    missing = [name for name, verdict in zip(expected, found, strict=True) if not verdict.passed]
+    if missing and found[0].found.startswith("serves "):
+        return Verdict(False, f"missing {', '.join(missing)}; {found[0].found}")
+    return found[0] if missing else Verdict(True, found[0].found)
+
+
 def served_model(out: Output, expected: str) -> Verdict:
     """`GET /v1/models`: clients ask for the catalog's model id, so vLLM must serve it under that name
     (with HF_HUB_OFFLINE=1 and no --served-model-name the id can be the cache's snapshot path)."""
