@@ -33,6 +33,35 @@ if TYPE_CHECKING:  # schema imports this module: its types are for the reader on
 
 LITELLM_VERSION = "1.110.2"  # PyPI's newest 1.110.x (tests/fixtures/pypi/litellm-1.110.2.METADATA)
 LITELLM_PYTHON = "3.12"  # its venv's: Ubuntu 24.04's python3; the wheel says Requires-Python >=3.10, <3.16
+# litellm[proxy]==1.110.2 cannot be installed from PyPI: its proxy extra pins three releases PyPI lacks
+# (litellm-proxy==1.110.2: no such project; litellm-proxy-extras==0.4.114.post1: newest 0.4.110;
+# litellm-enterprise==0.1.83.post1: newest 0.1.83; 1.110.0 and 1.110.1 pin the same). The proxy is in the
+# litellm wheel itself (litellm/proxy, the `litellm` command), imports litellm_enterprise only in a try and
+# litellm_proxy_extras only for its database migrations (no database here): so the gateway gets litellm and
+# the rest of that extra, as listed here (its METADATA for Python 3.12 on Linux:
+# tests/unit/catalog/test_pins.py), resolved as aimachine/rehearsal/engines/litellm-1.110.2.txt locks it.
+UNPUBLISHED_PROXY_PINS = ("litellm-proxy", "litellm-proxy-extras", "litellm-enterprise")
+PROXY_REQUIREMENTS = (
+    "gunicorn>=23.0.0,<24.0", "uvicorn>=0.33.0,<1.0", "granian>=2.7.4,<3.0", "uvloop>=0.22.1,<1.0",
+    "fastapi>=0.136.3,<1.0", "starlette>=1.0.1,<2.0", "backoff>=2.2.1,<3.0", "pyyaml>=6.0.3,<7.0",
+    "rq>=2.7.0,<3.0", "orjson>=3.11.6,<4.0", "hiredis>=3.0.0,<4.0", "apscheduler>=3.11.2,<4.0",
+    "fastapi-sso>=0.19.0,<1.0", "pyjwt>=2.13.0,<3.0", "python-multipart>=0.0.27,<1.0",
+    "cryptography>=49.0.0,<51.0", "pynacl>=1.6.2,<2.0", "websockets>=15.0.1,<16.0", "boto3>=1.43.117,<2.0",
+    "azure-identity>=1.25.2,<2.0", "azure-storage-blob>=12.28.0,<13.0", "mcp>=2.3.0,<3", "httpx2>=2.10.0,<3",
+    "pydantic>=2.12.0,<3", "restrictedpython>=8.5,<9.0", "rich>=13.9.4,<14.0", "inquirerpy>=0.3.4,<1.0",
+    "tomlkit>=0.13.3,<1.0", "polars>=1.38.1,<2.0", "soundfile>=0.12.1,<1.0", "pyroscope-io>=0.8.16,<1.0",
+    "expression>=5.6.0,<6.0", "backports-zstd>=1.0.0,<2.0", "semver>=3.0.4,<4",
+)
+
+
+def litellm_requirements(version: str) -> tuple[str, ...]:
+    """What pip installs for the gateway: for LITELLM_VERSION, litellm and its proxy extra less the pins
+    PyPI lacks (above); for another version the catalog names, `litellm[proxy]==VERSION` as LiteLLM says."""
+    if version == LITELLM_VERSION:
+        return (f"litellm=={version}", *PROXY_REQUIREMENTS)
+    return (f"litellm[proxy]=={version}",)
+
+
 # LiteLLM 1.110.2's router strategies (litellm/types/litellm_params.py RoutingStrategyName; each picks
 # among the deployments of one model name). Left out: cost-based-routing (the engines cost nothing, so it
 # cannot tell them apart), usage-based-routing (marked deprecated in its router settings,

