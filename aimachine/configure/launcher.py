@@ -38,8 +38,10 @@ NOTE = "NOTE: "  # a log line that `aimachine configure` shows among its progres
 # the configuration steps (configure/steps.py: one @deploy each), in the order they run; security first:
 # the firewall and sshd are hardened before any service listens; the first-boot update (and its reboot)
 # comes before the driver, which is built for the kernel that runs; the model fetch starts right after
-# it (a reboot would cut it short) and runs in the background of every install after it
-STEP_NAMES = ("base", "security", "update", "models", "nvidia", "cuda", "vllm", "ollama", "monitoring")
+# it (a reboot would cut it short) and runs in the background of every install after it; the gateway (on
+# its VM only) comes after the engines it fronts
+STEP_NAMES = ("base", "security", "update", "models", "nvidia", "cuda", "vllm", "ollama", "gateway",
+              "monitoring")
 HEARTBEAT_S = 30.0  # pyinfra prints nothing while an operation runs: say so after this much silence
 OPERATION = "--> Starting operation: "
 

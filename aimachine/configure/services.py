@@ -11,18 +11,19 @@ from aimachine.configure.common import any_changed, put_files
 from aimachine.guest.rendered import ManagedFile
 
 
-def service_user(name: str, home: str, shell: str = "/usr/sbin/nologin") -> None:
-    """A system user for a service, in the GPU device groups (render, video)."""
-    for group in ("render", "video"):
+def service_user(name: str, home: str, shell: str = "/usr/sbin/nologin", gpu: bool = True) -> None:
+    """A system user for a service, in the GPU device groups (render, video) unless GPU is false."""
+    groups = ["render", "video"] if gpu else []
+    for group in groups:
         server.group(name=f"Group {group} exists", group=group, system=True)
     server.user(
-        name=f"System user {name} (groups render, video)",
+        name=f"System user {name}" + (f" (groups {', '.join(groups)})" if groups else ""),
         user=name,
         system=True,
         home=home,
         shell=shell,
         create_home=True,
-        groups=["render", "video"],
+        groups=groups,
     )
 
 

@@ -8,6 +8,7 @@ from pyinfra import host
 
 from aimachine.configure.base import base
 from aimachine.configure.cuda import cuda
+from aimachine.configure.gateway import gateway
 from aimachine.configure.launcher import STEP_NAMES, select
 from aimachine.configure.models import models
 from aimachine.configure.monitoring import monitoring
@@ -27,6 +28,7 @@ STEPS: dict[str, Callable[[], None]] = {
     "cuda": cuda,
     "vllm": vllm,
     "ollama": ollama,
+    "gateway": gateway,
     "monitoring": monitoring,
 }
 

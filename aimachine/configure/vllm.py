@@ -22,15 +22,16 @@ from aimachine.guest.apt_calls import vllm_packages
 from aimachine.guest.rendered import VLLM_VENV, vllm_unit
 
 
-def _pip_install(venv: str, index_url: str, *args: str) -> str:
-    """One index only: vLLM's torch pin (2.13.0, CUDA 13) must come from the same index as vLLM; an
-    extra index offering `2.13.0+cu129` would win (a local version sorts higher) and break vLLM."""
+def pip_install_args(venv: str, index_url: str, *args: str) -> str:
+    """`pip install ARGS` in VENV from one index only (the gateway's step too): vLLM's torch pin (2.13.0,
+    CUDA 13) must come from the same index as vLLM; an extra index offering `2.13.0+cu129` would win (a
+    local version sorts higher) and break vLLM."""
     return " ".join([f"{venv}/bin/pip install --no-input --index-url", shlex.quote(index_url),
                      *map(shlex.quote, args)])
 
 
 def pip_install_command(version: str, index_url: str, venv: str = VLLM_VENV) -> str:
-    return _pip_install(venv, index_url, f"vllm=={version}")
+    return pip_install_args(venv, index_url, f"vllm=={version}")
 
 
 def foreign_torch(version: str | None, cuda_major: int) -> str | None:
@@ -42,7 +43,7 @@ def foreign_torch(version: str | None, cuda_major: int) -> str | None:
 
 
 def torch_reinstall_command(version: str, index_url: str, venv: str = VLLM_VENV) -> str:
-    return _pip_install(venv, index_url, "--force-reinstall", "--no-deps", f"torch=={version}")
+    return pip_install_args(venv, index_url, "--force-reinstall", "--no-deps", f"torch=={version}")
 
 
 @deploy("vllm")

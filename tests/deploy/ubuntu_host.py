@@ -68,6 +68,7 @@ class UbuntuHost:
     ollama_models: list[str] = field(default_factory=list)
     vllm_version: str = ""  # what importlib.metadata reads in the venv
     torch_version: str = ""
+    litellm_version: str = ""  # the gateway's venv (the same fact command: one answer for both venvs)
     cuda_key: list[str] = field(default_factory=list)  # fingerprints in the CUDA keyring file
     first_boot_done: bool = False
     model_fetched: bool = False  # the fetcher's offline check finds the catalog's model complete
@@ -114,7 +115,8 @@ class UbuntuHost:
         ]
         r["cat /etc/group"] = ["render:x:991:", "video:x:44:"]
         r["importlib.metadata"] = [f"{name}=={version}" for name, version in
-                                   (("vllm", self.vllm_version), ("torch", self.torch_version)) if version]
+                                   (("vllm", self.vllm_version), ("torch", self.torch_version),
+                                    ("litellm", self.litellm_version)) if version]
         # gpg --show-keys --with-colons prints a pub record, then the primary key's fpr record
         r["gpg --show-keys"] = [x for f in self.cuda_key
                                 for x in ("pub:-:4096:1:A4B469963BF863CC:::::", f"fpr:::::::::{f}:")]
