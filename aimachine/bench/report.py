@@ -51,6 +51,10 @@ def table(report: dict[str, Any]) -> str:
     for eng in report["engines"]:
         lines.append("")
         lines.append(f"{eng['engine']} {eng['version'] or '(version unknown)'}: model {eng['model']}")
+        if eng.get("via") == "gateway":
+            litellm = eng.get("gateway_version") or "?"
+            lines.append(f"  through the gateway at {eng['url']} (LiteLLM {litellm}; timed on this machine's "
+                         "clock)")
         w = eng["weights"]
         if w["bytes"]:
             lines.append(f"  weights: {w['bytes'] / 1e9:.2f} GB ({w['source']})")

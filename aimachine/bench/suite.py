@@ -10,15 +10,25 @@ from typing import Any
 
 from aimachine.bench import remote
 from aimachine.bench.endpoints import open_endpoints
+from aimachine.bench.gateway_client import GatewayClient
 from aimachine.bench.ollama_client import OllamaClient
 from aimachine.bench.report import at, judge_nfr6, level_dict
 from aimachine.bench.roofline import GB, Weights, fraction, roofline_tps
 from aimachine.bench.runner import Plan, bench_engine
 from aimachine.bench.vllm_client import VllmClient
+from aimachine.catalog import ollama_names
 from aimachine.catalog.schema import Vm
 from aimachine.errors import PhaseError
 
 ENGINES = ("vllm", "ollama")
+
+
+@dataclass(frozen=True)
+class ViaGateway:
+    """Bench through the catalog's gateway: its base URL (no /v1) and the master key (never printed)."""
+
+    url: str
+    key: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -29,15 +39,18 @@ class Options:
     weights_gb: float | None = None     # vLLM weight size when it cannot be read over SSH
     wait_s: float = 300
     plan: Plan = field(default_factory=Plan)
+    gateway: ViaGateway | None = None  # every engine's model through the gateway (--via-gateway)
 
 
-def model_for(vm: Vm, engine: str, given: str | None) -> str:
+def model_for(vm: Vm, engine: str, given: str | None, via_gateway: bool = False) -> str:
+    """The model to bench; through the gateway, its route's name (Ollama's with its tag: llama3.2:latest)."""
     if given:
         return given
     if engine == "vllm":
         return vm.services.vllm.model
     if vm.services.ollama.models:
-        return vm.services.ollama.models[0]
+        model = vm.services.ollama.models[0]
+        return ollama_names.listed_as(model) if via_gateway else model
     raise PhaseError("bench", f"no Ollama model to bench: {vm.name} has services.ollama.models: []; add "
                               "one there (and deploy), or run `aimachine bench "
                               f"{vm.name} --engine ollama --model NAME`")
@@ -48,12 +61,14 @@ def _now() -> str:
 
 
 def run_bench(vm: Vm, opts: Options, progress: Callable[[str], None]) -> dict[str, Any]:
-    models = {e: model_for(vm, e, opts.model) for e in opts.engines}
+    models = {e: model_for(vm, e, opts.model, opts.gateway is not None) for e in opts.engines}
     started = _now()
-    with open_endpoints(vm, list(opts.engines), opts.urls or {}) as ends:
+    urls = {e: opts.gateway.url for e in opts.engines} if opts.gateway else (opts.urls or {})
+    with open_endpoints(vm, list(opts.engines), urls) as ends:
         gpu = remote.gpu_info(ends.ssh) if ends.ssh else {
             "name": None, "driver": None,
-            "reason": "bench was pointed at URLs only: no SSH to run nvidia-smi"}
+            "reason": "bench went through the gateway: no SSH to run nvidia-smi" if opts.gateway else
+                      "bench was pointed at URLs only: no SSH to run nvidia-smi"}
         engines = []
         for engine in opts.engines:
             progress(f"bench: {engine} at {ends.urls[engine]} ({models[engine]})")
@@ -71,8 +86,15 @@ def _bench_one(vm: Vm, engine: str, model: str, ends: Any, opts: Options,
                progress: Callable[[str], None]) -> dict[str, Any]:
     url = ends.urls[engine]
     extra: dict[str, Any] = {}
-    if engine == "vllm":
-        client: Any = VllmClient(url, model, opts.wait_s)
+    if opts.gateway:  # OpenAI's API for both engines' routes, with the key
+        client: Any = GatewayClient(url, model, opts.wait_s, opts.gateway.key)
+        client.ready()
+        client.check_model()
+        weights = (Weights(round(opts.weights_gb * GB), "--weights-gb") if opts.weights_gb else
+                   Weights(None, "through the gateway: pass --weights-gb to draw the roofline"))
+        extra["via"] = "gateway"
+    elif engine == "vllm":
+        client = VllmClient(url, model, opts.wait_s)
         client.ready()
         client.check_model()
         weights = _vllm_weights(vm, model, ends, opts)
@@ -82,13 +104,16 @@ def _bench_one(vm: Vm, engine: str, model: str, ends: Any, opts: Options,
         extra["details"] = client.check_model()
         size = client.weight_bytes()
         weights = Weights(size, "ollama /api/tags size" if size else "ollama /api/tags lists no size")
+    if engine == "ollama":
         parallel = vm.services.ollama.num_parallel
         if max(opts.plan.levels) > parallel:
             extra["note"] = (f"OLLAMA_NUM_PARALLEL is {parallel} in the catalog: requests beyond "
                              f"{parallel} queue, so their TTFT includes the wait")
     version = client.version()
+    if opts.gateway:  # LiteLLM's release; the engine's own is not asked through it
+        extra["gateway_version"], version = version, None
     results = bench_engine(engine, client, opts.plan, progress)
-    if engine == "ollama":
+    if engine == "ollama" and not opts.gateway:
         extra["gpu_share"] = client.gpu_share()
     roof = roofline_tps(vm.gpu.memory_bandwidth_gbps, weights.bytes)
     single = at(results, "short", 1) or (results[0] if results else None)

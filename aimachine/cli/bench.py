@@ -8,8 +8,9 @@ import click
 
 from aimachine.bench.report import table
 from aimachine.bench.runner import Plan
-from aimachine.bench.suite import ENGINES, Options, run_bench
-from aimachine.catalog.schema import load_catalog
+from aimachine.bench.suite import ENGINES, Options, ViaGateway, run_bench
+from aimachine.catalog import gateway as gw
+from aimachine.catalog.schema import Catalog, load_catalog
 from aimachine.cli.options import catalog_option
 from aimachine.errors import PhaseError
 
@@ -25,12 +26,36 @@ def _levels(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[i
     return levels
 
 
+def via_gateway(catalog: Catalog) -> ViaGateway:
+    """The catalog's gateway: its URL as a client on the network reaches it, and the key from the admin's
+    key file (read here, sent as a bearer token, never printed)."""
+    from aimachine.reach.address import known_address
+
+    gateway = catalog.gateway
+    if gateway.vm is None:
+        raise PhaseError("bench", "--via-gateway: the catalog has no gateway (gateway.vm is not set)",
+                         "add a gateway section to the catalog and deploy it, or bench without --via-gateway")
+    host = catalog.vm(gateway.vm)
+    try:
+        key = gw.read_master_key(gateway.master_key_file or "")
+    except gw.KeyFileError as err:
+        raise PhaseError("bench", f"--via-gateway: gateway.master_key_file: {err}") from None
+    url = gw.url(gateway, host, known_address(host))
+    if "ADDRESS" in url:
+        raise PhaseError("bench", f"--via-gateway: no address known for {host.name}, which runs the gateway",
+                         f"run `aimachine provision {host.name}` (or give it a static ipv4 in the catalog)")
+    return ViaGateway(url.removesuffix("/v1"), key)
+
+
 @click.command("bench")
 @click.argument("name")
 @click.option("--engine", type=click.Choice([*ENGINES, "both"]), default="both", show_default=True)
 @click.option("--model", help="Model to bench (one engine only); default: the catalog's.")
 @click.option("--vllm-url", help="Use this vLLM URL instead of an SSH tunnel to the VM.")
 @click.option("--ollama-url", help="Use this Ollama URL instead of an SSH tunnel to the VM.")
+@click.option("--via-gateway", "via_gateway_", is_flag=True,
+              help="Measure VM NAME's models through the catalog's gateway (its URL, the key from "
+                   "gateway.master_key_file), as a client on the network sees them.")
 @click.option("--weights-gb", type=click.FloatRange(min=0.01),
               help="vLLM weight size in GB for the roofline (default: read over SSH).")
 @click.option("--concurrency", "levels", default="1,2,4,8", show_default=True, callback=_levels,
@@ -47,14 +72,20 @@ def _levels(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[i
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG of tokens/s vs concurrency.")
 @catalog_option
 def bench(name: str, engine: str, model: str | None, vllm_url: str | None, ollama_url: str | None,
-          weights_gb: float | None, levels: tuple[int, ...], runs: int, warmup: int, max_tokens: int,
-          seed: int, wait_s: float, as_json: bool, plot: str | None, catalog_path: str) -> None:
+          via_gateway_: bool, weights_gb: float | None, levels: tuple[int, ...], runs: int, warmup: int,
+          max_tokens: int, seed: int, wait_s: float, as_json: bool, plot: str | None,
+          catalog_path: str) -> None:
     """Measure TTFT, decode and prompt tokens/s of vLLM and Ollama on VM NAME, against the roofline."""
-    vm = load_catalog(catalog_path).vm(name)
+    catalog = load_catalog(catalog_path)
+    vm = catalog.vm(name)
     engines = ENGINES if engine == "both" else (engine,)
     if model and len(engines) > 1:
         raise PhaseError("bench", "--model names one engine's model: add --engine vllm or --engine ollama")
+    if via_gateway_ and (vllm_url or ollama_url):
+        raise PhaseError("bench", "--via-gateway goes through the gateway's URL: leave out --vllm-url and "
+                                  "--ollama-url")
     opts = Options(engines=engines, model=model, urls={"vllm": vllm_url, "ollama": ollama_url},
+                   gateway=via_gateway(catalog) if via_gateway_ else None,
                    weights_gb=weights_gb, wait_s=wait_s,
                    plan=Plan(max_tokens=max_tokens, runs=runs, warmup=warmup, seed=seed, levels=levels))
     report = run_bench(vm, opts, lambda line: click.echo(line, err=True))

@@ -3,6 +3,11 @@
 Both APIs' formats as the engines send them: OpenAI SSE chunks ending in a usage chunk and
 `data: [DONE]`; Ollama NDJSON whose last line carries eval_count/eval_duration (ns). Token counts
 are words, so a test knows them without a tokenizer.
+
+With a `gateway_key` it stands in for the gateway (LiteLLM's proxy) too: every request but
+/health/liveliness and /openapi.json (which answer as LiteLLM's do) must carry that key as a bearer token
+(else 401, quoting the token it got, as a careless server might); each request's Authorization header is
+kept in `authorizations`.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ class Script:
     not_ready_answers: int = 0              # 503s from /health and /api/version before 200
     vllm_version: str = "0.32.0"
     ollama_version: str = "0.13.5"
+    gateway_key: str | None = None          # set: every request needs `Authorization: Bearer KEY`
+    litellm_version: str = "1.110.2"
+    authorizations: list = field(default_factory=list)
 
     @property
     def decode_tps(self) -> float:
@@ -73,10 +81,30 @@ class _Handler(BaseHTTPRequestHandler):
                 return True
         return False
 
+    def _refused(self) -> bool:
+        """As the gateway: a request without the key is refused (the refusal quotes what it got)."""
+        s = self.server.script
+        sent = self.headers.get("Authorization")
+        with self.server.lock:
+            s.authorizations.append(sent)
+        open_paths = ("/health/liveliness", "/openapi.json")  # LiteLLM answers these without a key
+        if s.gateway_key is None or sent == f"Bearer {s.gateway_key}" or self.path in open_paths:
+            return False
+        self._json(401, {"error": {"message": f"Authentication Error, invalid key: {sent}",
+                                   "type": "auth_error", "code": "401"}})
+        return True
+
     # -- routes ----------------------------------------------------------------------------------
     def do_GET(self) -> None:
         s = self.server.script
-        if self.path in ("/health", "/api/version") and self._not_ready():
+        if self._refused():
+            return
+        if self.path == "/health/liveliness":
+            self._json(200, "I'm alive!")
+        elif self.path == "/openapi.json":
+            self._json(200, {"openapi": "3.1.0",
+                             "info": {"title": "LiteLLM API", "version": s.litellm_version}})
+        elif self.path in ("/health", "/api/version") and self._not_ready():
             self._json(503, {"error": "loading"})
         elif self.path == "/health":
             self._json(200, {})
@@ -98,6 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._body()
+        if self._refused():
+            return
         if self.path == "/v1/chat/completions":
             self._vllm_chat(body)
         elif self.path == "/api/generate":

@@ -227,3 +227,60 @@ def test_through_the_vm_tunnels_and_reads_gpu_and_weights_over_ssh(standin, benc
                                                 "/var/lib/vllm")
     assert all(e["url"].startswith("http://127.0.0.1:") and not e["url"].endswith(port)
                for e in report["engines"])
+
+
+GATEWAY_KEY = "sk-bench0gateway0" + "9f" * 20
+
+
+def gateway_bench_catalog(folder: Path, port: int, key: str = GATEWAY_KEY) -> Path:
+    """The bench catalog with a gateway on its VM bound where the stand-in listens, and a key file."""
+    import yaml
+
+    key_file = folder / "gateway.key"
+    key_file.write_text(key + "\n")
+    os.chmod(key_file, 0o600)
+    path = write_bench_catalog(folder)
+    raw = yaml.safe_load(path.read_text())
+    raw["gateway"] = {"vm": VM, "bind": f"127.0.0.1:{port}", "master_key_file": str(key_file)}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_via_gateway_sends_the_key_as_a_bearer_token_and_never_prints_it(tmp_path):
+    """Both engines' routes through the gateway's URL (vLLM's model and Ollama's llama3.1:8b, as LiteLLM
+    names them), every request with the key; no /metrics behind LiteLLM, so the client's clock times all."""
+    script = Script(vllm_models=["Qwen/Qwen2.5-7B-Instruct-AWQ", "llama3.1:8b"], gateway_key=GATEWAY_KEY)
+    with StandIn(script) as server:
+        port = server.server_address[1]
+        code, out, err = bench(gateway_bench_catalog(tmp_path, port), "--via-gateway", "--json", *QUICK)
+        table_code, table_out, table_err = bench(gateway_bench_catalog(tmp_path, port), "--via-gateway",
+                                                 "--engine", "vllm", *QUICK)
+    assert code == 0 and table_code == 0, err + table_err
+    assert GATEWAY_KEY not in out + err + table_out + table_err
+    report = json.loads(out)
+    assert [(e["engine"], e["model"], e["via"], e["url"]) for e in report["engines"]] == [
+        ("vllm", "Qwen/Qwen2.5-7B-Instruct-AWQ", "gateway", f"http://127.0.0.1:{port}"),
+        ("ollama", "llama3.1:8b", "gateway", f"http://127.0.0.1:{port}")]
+    assert {e["gateway_version"] for e in report["engines"]} == {"1.110.2"}
+    assert {r["clock"] for e in report["engines"] for r in e["results"]} == {"client"}
+    assert report["gpu"]["reason"] == "bench went through the gateway: no SSH to run nvidia-smi"
+    assert script.authorizations and set(script.authorizations) == {f"Bearer {GATEWAY_KEY}"}
+    assert f"through the gateway at http://127.0.0.1:{port} (LiteLLM 1.110.2" in table_out
+
+
+def test_via_gateway_with_another_key_says_so_and_hides_the_key_the_gateway_quotes(tmp_path):
+    with StandIn(Script(gateway_key="sk-the0gateways0own0key0000")) as server:
+        code, out, err = bench(gateway_bench_catalog(tmp_path, server.server_address[1]), "--via-gateway",
+                               "--engine", "vllm", *QUICK)
+    assert code == 8
+    assert "refused the key (HTTP 401" in err and "gateway.master_key_file" in err
+    assert "(the master key)" in err  # the stand-in's refusal quoted it
+    assert GATEWAY_KEY not in out + err
+
+
+def test_via_gateway_needs_a_gateway_and_no_engine_url(bench_catalog, tmp_path):
+    code, _, err = bench(bench_catalog, "--via-gateway")
+    assert code == 8 and "the catalog has no gateway" in err
+    code, _, err = bench(gateway_bench_catalog(tmp_path, 4000), "--via-gateway", "--vllm-url",
+                         "http://127.0.0.1:1")
+    assert code == 8 and "leave out --vllm-url" in err
