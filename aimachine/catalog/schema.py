@@ -265,7 +265,8 @@ class Gateway:
     admin_access: bool = spec(chk.boolean, False,
                               "the admin network reaches the fronted engines directly too (their VM's "
                               "firewall.admin_network); false: only the gateway's VM does")
-    litellm_version: str = spec(chk.version, gw.LITELLM_VERSION, "the litellm[proxy] release in its venv")
+    litellm_version: str = spec(chk.version, gw.LITELLM_VERSION,
+                                "the LiteLLM release in its venv, with its proxy's requirements")
     index_url: str = spec(chk.pattern(r"(https?|file)://\S+", "a package index URL"),
                           "https://pypi.org/simple",
                           "the only index litellm comes from (a mirror of PyPI works)")
