@@ -33,7 +33,8 @@ SERVICE = "aimachine-gateway"
 
 
 def gateway_packages(python: str) -> list[str]:
-    return [f"python{python}-venv"]
+    """Its venv's Python; curl for the unit's health wait."""
+    return [f"python{python}-venv", "curl"]
 
 
 def pip_install_command(version: str, index_url: str, venv: str = GATEWAY_VENV) -> str:
@@ -55,7 +56,7 @@ def gateway() -> None:
         stop(f"gateway.master_key_file: {err}")
         return
     python = LITELLM_PYTHON  # noble's python3
-    ensure_packages(gateway_packages(python), f"Python {python} venv support")
+    ensure_packages(gateway_packages(python), f"Python {python} venv support, curl")
     service_user(GATEWAY_USER, GATEWAY_HOME, gpu=False)
     pip.venv(name=f"venv {GATEWAY_VENV} (Python {python})", path=GATEWAY_VENV, python=f"python{python}")
     # root owns the venv: the service can run its code, never change it

@@ -203,7 +203,8 @@ def gateway_unit(gateway: Gateway) -> ManagedFile:
     host, port = split_bind(gateway.bind)
     return ManagedFile(GATEWAY_UNIT, template(
         "aimachine-gateway.service.j2", user=GATEWAY_USER, key_env=GATEWAY_KEY_ENV, home=GATEWAY_HOME,
-        state_dir=GATEWAY_STATE, venv=GATEWAY_VENV, config=GATEWAY_CONFIG, host=host, port=port))
+        state_dir=GATEWAY_STATE, venv=GATEWAY_VENV, config=GATEWAY_CONFIG, host=host, port=port,
+        health_url=probe_url(gateway.bind, "/health/liveliness")))
 
 
 def gateway_files(gateway: Gateway) -> list[ManagedFile]:

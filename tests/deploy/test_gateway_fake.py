@@ -49,7 +49,7 @@ def converged_gateway(vm: Vm, key: str = KEY) -> UbuntuHost:
     host.dirs["/etc/litellm"] = ("root", "root", "755")
     host.dirs[rendered.GATEWAY_HOME] = ("litellm", "litellm", "755")
     host.users["litellm"] = (rendered.GATEWAY_HOME, "/usr/sbin/nologin")
-    host.packages["python3.12-venv"] = "1"
+    host.packages["python3.12-venv"] = host.packages["curl"] = "1"
     host.litellm_version = LITELLM_VERSION
     host.units.append("aimachine-gateway")
     return host
@@ -61,7 +61,7 @@ def test_a_fresh_gateway_vm_gets_litellm_its_files_and_its_unit_in_order(tmp_pat
     assert not run.failed, run.error
     assert run.changed == [
         "gateway | apt-get update (to install python3.12-venv)",
-        "gateway | Install Python 3.12 venv support: python3.12-venv",
+        "gateway | Install Python 3.12 venv support, curl: python3.12-venv",
         "gateway | System user litellm",
         "gateway | venv /opt/litellm/venv (Python 3.12)",
         f"gateway | LiteLLM {LITELLM_VERSION} (proxy) in /opt/litellm/venv (from https://pypi.org/simple)",

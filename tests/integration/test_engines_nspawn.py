@@ -11,12 +11,17 @@ inference (its llama.cpp runner is fetched from GitHub by its build, which these
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+import yaml
 
 from aimachine.rehearsal.guest import NspawnHost
 from tests.conftest import run_aimachine
@@ -181,3 +186,124 @@ def test_the_services_reach_nothing_beyond_the_host(engines_host):
     assert len(owned) == 8, counts
     assert all(fields[0] == "0" for fields in owned), counts
     assert host.ssh("sudo test -e /var/lib/vllm/.config/vllm/usage_stats.json").returncode != 0
+
+
+# --- the gateway: the real LiteLLM in front of the real vLLM and a second instance of it -------------
+SECOND = "10.213.50.2"  # a second VM's address: a second vLLM on another address of the test host
+GATEWAY_KEY = "sk-aimachine-engines-test-5c2f81d94b7a"  # the test's own; it must show up nowhere
+SECOND_UNIT = "vllm-second"
+
+
+def gateway_catalog(work: Path, host: NspawnHost) -> Path:
+    """The engines catalog plus a second VM serving the same model and a gateway on the first."""
+    path = engines.write_catalog(work / "gateway.yml", host)
+    data = yaml.safe_load(path.read_text())
+    first = data["vms"][0]
+    second = copy.deepcopy(first)
+    second.update(name="vm-llm-test2", vmid=141, ipv4=f"{SECOND}/30", gateway="10.213.50.1")
+    second["gpu"].update(pci_address="0000:02:00", mapping="rtx5060ti-2")
+    second["services"]["ollama"] = {"enabled": False}
+    key = work / "gateway.key"
+    key.write_text(GATEWAY_KEY + "\n")
+    key.chmod(0o600)
+    data["vms"].append(second)
+    data["gateway"] = {"vm": first["name"], "master_key_file": str(key),
+                       "index_url": f"file://{engines.MIRROR_IN_GUEST}/simple"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def start_second_vllm(host: NspawnHost) -> None:
+    """The second VM's vLLM: the same venv, model cache and CPU settings, bound to SECOND:8000."""
+    env = on_host(host, "systemctl show -p Environment --value vllm").split()
+    props = " ".join(f"-p Environment={shlex.quote(e)}" for e in env)
+    on_host(host, f"sudo ip addr add {SECOND}/32 dev host0 && sudo systemd-run --unit {SECOND_UNIT} "
+                  f"--uid vllm --gid vllm {props} /opt/vllm/venv/bin/vllm serve {engines.MODEL} "
+                  f"--served-model-name {engines.MODEL} --host {SECOND} --port 8000 "
+                  "--gpu-memory-utilization 0.5 --max-model-len 8192 >/dev/null && "
+                  f"for i in $(seq 900); do curl -fs -o /dev/null http://{SECOND}:8000/health && exit 0; "
+                  "sleep 2; done; exit 1", timeout=RESTART_S)
+
+
+@pytest.fixture(scope="module")
+def gateway(engines_host, tmp_path_factory):
+    host, _ = engines_host
+    work = tmp_path_factory.mktemp("gateway")
+    catalog = gateway_catalog(work, host)
+    start_second_vllm(host)
+    first = configure(catalog, host, "security,gateway")
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
+    yield host, catalog, first
+
+
+def ask(prompt: str, key: str | None = GATEWAY_KEY) -> requests.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return requests.post(f"http://{engines.ENGINES_NET.target_ip}:4000/v1/chat/completions", headers=headers,
+                         json={"model": engines.MODEL, "max_tokens": 4,
+                               "messages": [{"role": "user", "content": prompt}]}, timeout=120)
+
+
+def served(host: NspawnHost, address: str) -> float:
+    text = on_host(host, f"curl -fsS -m 30 http://{address}:8000/metrics")
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith("vllm:request_success_total"))
+
+
+def test_the_gateway_wants_its_key_and_answers_with_it(gateway):
+    assert ask("hello", key=None).status_code == 401
+    assert ask("hello", key="sk-not-the-key-000000000").status_code in (400, 401)
+    answer = ask("hello")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["message"]["role"] == "assistant"
+
+
+def test_the_gateway_spreads_one_model_over_both_vms(gateway):
+    host, _, _ = gateway
+    before = {a: served(host, a) for a in ("127.0.0.1", SECOND)}
+    for i in range(24):  # simple-shuffle: one backend gets none of 24 with p = 2 * 0.5**24
+        assert ask(f"request {i}").status_code == 200
+    after = {a: served(host, a) for a in ("127.0.0.1", SECOND)}
+    got = {a: after[a] - before[a] for a in after}
+    assert sum(got.values()) == 24 and all(n > 0 for n in got.values()), got
+
+
+def test_the_gateway_goes_on_when_one_vm_stops(gateway):
+    host, _, _ = gateway
+    on_host(host, f"sudo systemctl stop {SECOND_UNIT}")
+    answers = [ask(f"after the stop {i}") for i in range(6)]
+    assert [a.status_code for a in answers] == [200] * 6, [a.text[:300] for a in answers]
+
+
+def test_verify_and_bench_reach_the_gateway_without_showing_its_key(gateway, tmp_path):
+    host, catalog, _ = gateway
+    env = env_for(host, tmp_path)
+    checked = run_aimachine("verify", "vm-llm-test", "--catalog", str(catalog), "--json",
+                            "--health-timeout", "60", env=env, timeout=600)
+    checks = {c["name"]: c for c in json.loads(checked.stdout)["checks"]}
+    gateway_checks = {n: checks[n] for n in ("gateway-unit", "gateway-health", "gateway-models")}
+    assert all(c["passed"] for c in gateway_checks.values()), gateway_checks
+    bench = run_aimachine("bench", "vm-llm-test", "--catalog", str(catalog), "--via-gateway",
+                          "--engine", "vllm", "--concurrency", "1", "--runs", "1", "--warmup", "0",
+                          "--max-tokens", "8", "--json", env=env, timeout=600)
+    assert bench.returncode == 0, bench.stdout[-3000:] + bench.stderr[-3000:]
+    (measured,) = json.loads(bench.stdout)["engines"]
+    assert f"{engines.ENGINES_NET.target_ip}:4000" in measured["url"]
+    assert GATEWAY_KEY not in checked.stdout + checked.stderr + bench.stdout + bench.stderr
+
+
+def test_the_key_shows_up_nowhere_and_a_rerun_changes_nothing(gateway, tmp_path):
+    host, catalog, first = gateway
+    second = configure(catalog, host, "security,gateway")
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
+    assert "configure vm-llm-test: 0 operations changed" in second.stdout, second.stdout[-4000:]
+    where = {"configure output": first.stdout + first.stderr + second.stdout + second.stderr,
+             "gateway journal": on_host(host, "sudo journalctl -u aimachine-gateway --no-pager -o cat"),
+             "LiteLLM config": on_host(host, "sudo cat /etc/litellm/config.yaml"),
+             "processes": on_host(host, "ps -eo args"),
+             "unit": on_host(host, "systemctl cat aimachine-gateway; systemctl show aimachine-gateway")}
+    state = Path(os.environ.get("AIMACHINE_STATE_DIR") or Path.home() / ".local/state/aimachine")
+    if state.is_dir():
+        where["state"] = "".join(p.read_text(errors="replace") for p in state.rglob("*") if p.is_file())
+    assert not [name for name, text in where.items() if GATEWAY_KEY in text]
+    # the one place it is: the unit's EnvironmentFile, root's alone
+    assert on_host(host, "sudo stat -c '%U %a' /etc/litellm/master-key.env").strip() == "root 600"
