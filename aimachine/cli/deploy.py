@@ -46,7 +46,8 @@ def _options(func):
 
 
 @click.command("deploy")
-@click.argument("name")
+@click.argument("names", nargs=-1, metavar="NAME...")
+@click.option("--all", "every", is_flag=True, help="Every VM of the catalog, in the catalog's order.")
 @click.option("--dry-run", is_flag=True, help="Same as `aimachine plan`: show what would change.")
 @click.option("--health-timeout", default=600, show_default=True, type=float,
               help="Seconds verify waits for vLLM's /health while the model loads.")
@@ -54,16 +55,42 @@ def _options(func):
               help=f"Stop after this phase ({', '.join(PHASES)}).")
 @allow_replace_option
 @_options
-def deploy_command(name: str, dry_run: bool, health_timeout: float, until: str | None, allow_replace: bool,
-                   terraform_bin: str | None, steps: str | None, verbose: bool, catalog_path: str) -> None:
+def deploy_command(names: tuple[str, ...], every: bool, dry_run: bool, health_timeout: float,
+                   until: str | None, allow_replace: bool, terraform_bin: str | None, steps: str | None,
+                   verbose: bool, catalog_path: str) -> None:
     """Deploy VM NAME: catalog, preflight, cloud-init, provision, boot, configure, verify.
+
+    Several NAMEs (or --all): preflight, cloud-init, provision and boot one VM at a time (a failure stops
+    before the next VM's), then configure every VM at once (one pyinfra run each), the gateway step on the
+    gateway's VM after them, verify each VM, and one summary.
 
     Exit codes: catalog 2, preflight 3, provision 4, boot 5, configure 6, verify 7. A re-run on a
     deployed VM changes nothing."""
     if until and dry_run:
         raise click.UsageError("--until and --dry-run do not go together")
+    if every == bool(names):
+        raise click.UsageError("name the VMs to deploy, or --all (not both)")
     options = DeployOptions(terraform_bin, health_timeout, verbose, steps, until, allow_replace)
-    _run(name, catalog_path, options, dry_run, until)
+    if len(names) == 1:
+        _run(names[0], catalog_path, options, dry_run, until)
+        return
+    from aimachine.configure.launcher import select
+    from aimachine.deploy_many import deploy_many, load_names
+
+    chosen = load_names(catalog_path, names, every)
+    if len(chosen) == 1:  # --all with a one-VM catalog, or one name given twice
+        _run(chosen[0], catalog_path, options, dry_run, until)
+        return
+    try:
+        select(steps)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--steps") from None
+    if dry_run:
+        for name in chosen:  # one plan after another; the first that fails ends the run
+            _run(name, catalog_path, options, True)
+        return
+    if error := deploy_many(catalog_path, chosen, options, click.echo):
+        raise error
 
 
 @click.command("plan")
