@@ -150,3 +150,76 @@ def test_a_failed_configure_lets_the_others_finish_names_its_vm_and_skips_the_ga
     assert ("gw", "gateway") not in fake.calls
     assert [r.record("configure").ok for r in many.rows] == [True, False, True]
     assert many.failed == ("b", "configure")
+
+
+class _Node:
+    """The Proxmox phases' stand-ins: each call recorded in order; FAIL = (VM, phase) raises there."""
+
+    def __init__(self, monkeypatch, fail: tuple[str, str] | None = None, unverified: str | None = None):
+        from aimachine import deploy
+        from aimachine.proxmox import provision as prov
+
+        self.calls: list[tuple[str, str]] = []
+        self.fail = fail
+
+        def phase(name, result=None):
+            def run(run, *_):
+                self.calls.append((run.vm.name, name))
+                if (run.vm.name, name) == self.fail:
+                    raise PhaseError(name, "the GPU is held", "stop the other VM")
+                return result(run) if result else None
+            return run
+
+        def verify(d):
+            self.calls.append((d.name, "verify"))
+            if d.name == unverified:
+                raise PhaseError("verify", "2 checks failed", f"`aimachine verify {d.name}` again")
+            return "20 checks passed"
+
+        monkeypatch.setattr(prov, "preflight", phase("preflight"))
+        monkeypatch.setattr(prov, "cloud_init", phase("cloud-init"))
+        monkeypatch.setattr(prov, "provision", phase("provision", lambda r: "VM created"))
+        monkeypatch.setattr(prov, "boot", phase("boot", lambda r: f"192.0.2.{r.vm.vmid % 256}"))
+        monkeypatch.setattr(deploy, "_verify", verify)
+
+
+def _gateway_run(monkeypatch, names, **node):
+    from tests.golden import GATEWAY_CATALOG
+
+    fake, stand_in = _Launcher(), _Node(monkeypatch, **node)
+    monkeypatch.setattr(launcher, "configure", fake)
+    lines: list[str] = []
+    many = ManyDeploy(str(GATEWAY_CATALOG), names, DeployOptions(), lines.append)
+    many.catalog()
+    return many, many.run(), fake, stand_in, lines
+
+
+GW, SECOND = "vm-llm-aimachine", "vm-llm-second"
+
+
+def test_a_run_goes_vm_by_vm_on_proxmox_configures_at_once_then_the_gateway_then_verifies(monkeypatch):
+    many, error, fake, node, _ = _gateway_run(monkeypatch, [GW, SECOND])
+    assert error is None, error and error.message
+    proxmox = ["preflight", "cloud-init", "provision", "boot"]
+    assert node.calls == [*((GW, p) for p in proxmox), *((SECOND, p) for p in proxmox),
+                          (GW, "verify"), (SECOND, "verify")]
+    assert fake.most == 2 and fake.calls[-1] == (GW, "gateway")
+    summary = many.summary(error)
+    assert summary[1].startswith(f"deploy {GW}, {SECOND}: done in ")
+    assert summary[2].split() == ["VM", "preflight", "cloud-init", "provision", "boot", "configure",
+                                  "gateway", "verify", "total"]
+    assert f"  {SECOND} is at 192.0.2.141: aimachine ssh {SECOND}; aimachine bench {SECOND}" in summary
+
+
+def test_a_proxmox_failure_stops_before_the_next_vm_and_names_both(monkeypatch):
+    many, error, fake, node, _ = _gateway_run(monkeypatch, [GW, SECOND], fail=(GW, "provision"))
+    assert error.exit_code == 4 and error.message == f"{GW}: the GPU is held"
+    assert node.calls[-1] == (GW, "provision") and fake.calls == []
+    assert many.summary(error)[1].startswith(f"deploy {GW}, {SECOND}: FAILED in provision ({GW}) in ")
+
+
+def test_every_vm_is_verified_and_the_failures_end_the_run(monkeypatch):
+    many, error, _, node, _ = _gateway_run(monkeypatch, [SECOND, GW], unverified=SECOND)
+    assert [c for c in node.calls if c[1] == "verify"] == [(SECOND, "verify"), (GW, "verify")]
+    assert error.exit_code == 7 and error.message == f"{SECOND}: 2 checks failed"
+    assert many.failed == (SECOND, "verify")
