@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 
 import pytest
 
@@ -98,22 +97,26 @@ def test_a_failed_phase_shows_failed_and_the_later_ones_did_not_run():
 
 
 class _Launcher:
-    """launcher.configure's stand-in: records each run's VM and steps, how many ran at once."""
+    """launcher.configure's stand-in: records each run's VM and steps, how many ran at once. A configure
+    run waits (up to 30 s) until TOGETHER runs are in: runs started at once all meet, whatever the
+    machine's load; runs made one after another never do, and the count shows it."""
 
-    def __init__(self, fail: str | None = None):
+    def __init__(self, fail: str | None = None, together: int = 3):
         self.calls: list[tuple[str, str | None]] = []
         self.running = self.most = 0
-        self.lock = threading.Lock()
-        self.fail = fail
+        self.cond = threading.Condition()
+        self.fail, self.together = fail, together
 
     def __call__(self, catalog_path, name, steps=None, echo=print, **_):
-        with self.lock:
+        with self.cond:
             self.calls.append((name, steps))
             self.running += 1
             self.most = max(self.most, self.running)
+            self.cond.notify_all()
+            if steps != "gateway":
+                self.cond.wait_for(lambda: self.most >= self.together, timeout=30)
         echo(f"  {steps} | an operation")
-        time.sleep(0.2)
-        with self.lock:
+        with self.cond:
             self.running -= 1
         if name == self.fail:
             raise PhaseError("configure", f"{name}: failed at: apt",
@@ -186,7 +189,7 @@ class _Node:
 def _gateway_run(monkeypatch, names, **node):
     from tests.golden import GATEWAY_CATALOG
 
-    fake, stand_in = _Launcher(), _Node(monkeypatch, **node)
+    fake, stand_in = _Launcher(together=len(names)), _Node(monkeypatch, **node)
     monkeypatch.setattr(launcher, "configure", fake)
     lines: list[str] = []
     many = ManyDeploy(str(GATEWAY_CATALOG), names, DeployOptions(), lines.append)
